@@ -1,0 +1,373 @@
+"""`ActiveKDCallback`: a thin adapter from Trainer events to distillation rounds, the collator and the records."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers.utils import logging
+
+from .collator import ActiveKDDataCollator
+from .config import ActiveKDConfig
+from .distributed import MainProcessError, run_on_main_and_broadcast
+from .metrics import MetricsRecorder
+from .rounds import STATE_FILE, RoundRunner
+from .teachers.base import Teacher, TeacherUnavailableError
+
+logger = logging.get_logger(__name__)
+
+_LABEL_COLUMNS = ("label", "labels", "label_ids")
+
+
+def _unwrap_model(model):
+    while hasattr(model, "module"):
+        model = model.module
+    return model
+
+
+def _model_config(model):
+    config = getattr(model, "config", None)
+    if config is None and hasattr(model, "get_base_model"):
+        config = getattr(model.get_base_model(), "config", None)
+    return config
+
+
+def _forward_params(model) -> set[str]:
+    model = _unwrap_model(model)
+    if hasattr(model, "get_base_model"):  # peft
+        model = model.get_base_model()
+    try:
+        return set(inspect.signature(model.forward).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+class ActiveKDCallback(TrainerCallback):
+    """Performance-guided active distillation inside a running `transformers.Trainer`.
+
+    At every evaluation during training, the student's per-class validation results (computed from the predictions
+    the Trainer already gathered) become targeted requests to the ``teacher``; the accepted samples are written to
+    ``<output_dir>/activekd/round-NNNN.jsonl`` and mixed into the following *training* batches on every process by an
+    :class:`~hf_activekd.ActiveKDDataCollator` installed on the training dataloader only. Rounds stop after
+    ``config.patience`` evaluations without improvement. Records: :attr:`rounds` and ``activekd/rounds.json``.
+
+    ```python
+    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=val, ...)
+    callback = ActiveKDCallback(trainer, teacher=TGITeacher("http://127.0.0.1:8080"),
+                                config=ActiveKDConfig(samples_per_round=64),
+                                preprocess=lambda rows: tokenizer(rows["text"], truncation=True))
+    trainer.add_callback(callback)
+    trainer.train()
+    ```
+
+    Args:
+        trainer (`transformers.Trainer`): The trainer to attach to (callbacks do not receive it otherwise).
+        teacher (`Teacher`): :class:`~hf_activekd.TGITeacher`, :class:`~hf_activekd.PoolTeacher` or your own.
+        config (`ActiveKDConfig`, *optional*): Settings; defaults to `ActiveKDConfig()`.
+        preprocess (`Callable`, *optional*): Turns ``{text_column: [...], label_column: [...]}`` into model inputs.
+            Defaults to the trainer's tokenizer (``processing_class``) with ``truncation=True``.
+        eval_texts (`Sequence[str]`, *optional*): Validation texts in eval-dataset order, for the prompts. Defaults to
+            ``eval_dataset[config.text_column]``.
+        train_texts (`Sequence[str]`, *optional*): Training texts for deduplication. Defaults to
+            ``train_dataset[config.text_column]`` where present.
+        progress (`bool`, defaults to `True`): Progress bar over a round's teacher requests.
+
+    Raises:
+        `ValueError`: on a setup that cannot work (no evaluation strategy or eval dataset, unknown labels, a label
+            column of the wrong type, a ``preprocess`` that does not produce the model's inputs).
+    """
+
+    def __init__(
+        self,
+        trainer,
+        teacher: Teacher,
+        config: ActiveKDConfig | None = None,
+        preprocess: Callable[[dict[str, list]], Mapping[str, Sequence]] | None = None,
+        eval_texts: Sequence[str] | None = None,
+        train_texts: Sequence[str] | None = None,
+        progress: bool = True,
+    ):
+        if not isinstance(teacher, Teacher):
+            raise TypeError(f"teacher must be a hf_activekd Teacher (TGITeacher, PoolTeacher, ...), got {teacher!r}")
+        self.trainer = trainer
+        self.teacher = teacher
+        self.config = config or ActiveKDConfig()
+        self.progress = progress
+        args = trainer.args
+        if str(getattr(args.eval_strategy, "value", args.eval_strategy)) == "no":
+            raise ValueError(
+                "ActiveKDCallback runs a round at every evaluation, but TrainingArguments.eval_strategy is 'no'. "
+                "Set eval_strategy='steps' (with eval_steps) or 'epoch'."
+            )
+        if trainer.eval_dataset is None:
+            raise ValueError("ActiveKDCallback needs an eval_dataset on the Trainer: rounds are guided by it.")
+        self.eval_key = None
+        eval_dataset = trainer.eval_dataset
+        if isinstance(eval_dataset, dict):
+            self.eval_key = next(iter(eval_dataset))
+            eval_dataset = eval_dataset[self.eval_key]
+            logger.info("ActiveKD rounds follow the eval dataset %r.", self.eval_key)
+        self.label_names = self._resolve_label_names()
+        self._check_labels(trainer.train_dataset, "train_dataset")
+        self._check_labels(eval_dataset, "eval_dataset")
+        self.preprocess = preprocess or self._default_preprocess()
+        self._check_preprocess()
+        self.eval_texts = list(eval_texts) if eval_texts is not None else self._column(eval_dataset)
+        if self.eval_texts is None:
+            logger.warning(
+                "The eval dataset has no %r column and no eval_texts were given: prompts will carry the report and "
+                "the confusions but no example texts.",
+                self.config.text_column,
+            )
+        self.train_texts = (
+            list(train_texts) if train_texts is not None else (self._column(trainer.train_dataset) or [])
+        )
+        self.recorder = MetricsRecorder(trainer.compute_metrics, self.label_names)
+        trainer.compute_metrics = self.recorder
+        self.runner: RoundRunner | None = None
+        self.collator: ActiveKDDataCollator | None = None
+        self._training = False
+        self._checked = False
+
+    # ------------------------------------------------------------------ set-up checks
+    @property
+    def rounds(self) -> list[dict[str, Any]]:
+        """One record per evaluation during training (see ``rounds.json``)."""
+        return self.runner.rounds if self.runner is not None else []
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.trainer.args.output_dir) / self.config.output_subdir
+
+    def _resolve_label_names(self) -> list[str]:
+        model_config = _model_config(self.trainer.model)
+        num_labels = getattr(model_config, "num_labels", None)
+        if self.config.label_names is not None:
+            names = list(self.config.label_names)
+        elif model_config is not None and getattr(model_config, "id2label", None):
+            id2label = model_config.id2label
+            names = [str(id2label[i]) for i in sorted(int(k) for k in id2label)]
+        else:
+            raise ValueError("Cannot tell the label names: set ActiveKDConfig.label_names or model.config.id2label.")
+        if num_labels is not None and num_labels != len(names):
+            raise ValueError(f"{len(names)} label names are given but the model has num_labels={num_labels}.")
+        if len(names) < 2:
+            raise ValueError(f"Distillation needs at least two classes, got {names}.")
+        return names
+
+    def _column(self, dataset) -> list[str] | None:
+        names = getattr(dataset, "column_names", None)
+        if names and self.config.text_column in names:
+            return [str(t) for t in dataset[self.config.text_column]]
+        return None
+
+    def _label_column_of(self, dataset) -> str | None:
+        names = getattr(dataset, "column_names", None) or []
+        for name in (self.config.label_column, *_LABEL_COLUMNS):
+            if name in names:
+                return name
+        return None
+
+    def _check_labels(self, dataset, what: str) -> None:
+        column = self._label_column_of(dataset)
+        if column is None:
+            return
+        values = dataset[column][:2000] if hasattr(dataset, "__getitem__") else []
+        bad_type = [v for v in values if isinstance(v, bool) or not isinstance(v, int)]
+        if bad_type:
+            raise ValueError(
+                f"{what}[{column!r}] must hold integer class ids (0..{len(self.label_names) - 1}), found "
+                f"{type(bad_type[0]).__name__} values such as {bad_type[0]!r}. Map label names to ids first "
+                "(e.g. dataset.class_encode_column)."
+            )
+        unknown = sorted({v for v in values if not 0 <= v < len(self.label_names)})
+        if unknown:
+            raise ValueError(
+                f"{what}[{column!r}] holds class ids {unknown[:10]} outside the {len(self.label_names)} known labels "
+                f"{self.label_names[:10]}."
+            )
+
+    def _default_preprocess(self):
+        tokenizer = getattr(self.trainer, "processing_class", None)
+        if tokenizer is None or not callable(tokenizer):
+            raise ValueError(
+                "Pass preprocess=... (e.g. lambda rows: tokenizer(rows['text'], truncation=True)): the Trainer has no "
+                "tokenizer to build model inputs from generated texts."
+            )
+        text_column = self.config.text_column
+
+        def preprocess(rows):
+            return tokenizer(rows[text_column], truncation=True)
+
+        return preprocess
+
+    def _check_preprocess(self) -> None:
+        dataset = self.trainer.train_dataset
+        columns = set(getattr(dataset, "column_names", None) or [])
+        needed = (columns & _forward_params(self.trainer.model)) - set(_LABEL_COLUMNS) - {self.config.label_column}
+        try:
+            out = self.preprocess(
+                {self.config.text_column: ["a short probe text", "another one"], self.config.label_column: [0, 1]}
+            )
+        except Exception as exc:
+            raise ValueError(f"`preprocess` failed on a probe batch: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(out, Mapping):
+            raise ValueError(f"`preprocess` must return a mapping of columns, got {type(out).__name__}.")
+        missing = sorted(needed - set(out.keys()))
+        if missing:
+            raise ValueError(
+                f"`preprocess` does not produce the columns {missing} that the model needs (the train dataset has "
+                f"them); it produced {sorted(out.keys())}."
+            )
+
+    # ------------------------------------------------------------------ events
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        if self.runner is None:
+            self.runner = RoundRunner(
+                self.teacher, self.config, self.label_names, self.output_dir, self.train_texts, self.progress
+            )
+        if state.global_step > 0:
+            self._restore(args, state)
+        if self.config.check_teacher and not self._checked:
+            try:
+                run_on_main_and_broadcast(self.teacher.check)
+            except MainProcessError as exc:
+                raise TeacherUnavailableError(f"The teacher is not usable: {exc}") from None
+            self._checked = True
+        self._install_collator(args, kwargs.get("train_dataloader"))
+        self._training = True
+        return control
+
+    def _install_collator(self, args: TrainingArguments, train_dataloader) -> None:
+        if train_dataloader is None:
+            logger.warning("No train dataloader reached ActiveKDCallback.on_train_begin: generated rows stay unused.")
+            return
+        loader = getattr(train_dataloader, "base_dataloader", train_dataloader)
+        inner = loader.collate_fn
+        if isinstance(inner, ActiveKDDataCollator):  # on_train_begin twice (auto_find_batch_size): stay idempotent
+            inner = inner.collate_fn
+        rank, world, mode = args.process_index, args.world_size, self.config.mix_mode
+        accelerator = getattr(self.trainer, "accelerator", None)
+        dispatch = getattr(accelerator, "dispatch_batches", None) if accelerator is not None else None
+        if dispatch is None:
+            import torch.utils.data
+
+            dispatch = isinstance(self.trainer.train_dataset, torch.utils.data.IterableDataset)
+        if dispatch and world > 1:
+            # The main process collates the whole global batch and splits it: take every row, keep shapes fixed.
+            rank, world = 0, 1
+            if mode == "append":
+                logger.warning("dispatch_batches=True: generated rows replace batch rows (mix_mode='replace').")
+                mode = "replace"
+        self.collator = ActiveKDDataCollator(
+            inner,
+            self.output_dir,
+            self.preprocess,
+            self.label_names,
+            text_column=self.config.text_column,
+            label_column=self.config.label_column,
+            mode=mode,
+            rows_per_batch=self.config.rows_per_batch,
+            rank=rank,
+            world_size=world,
+            seed=self.config.seed,
+        )
+        loader.collate_fn = self.collator
+
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, metrics=None, **kw):
+        if not self._training or self.runner is None:
+            return control  # an evaluation outside training: no round
+        if self.eval_key is not None and metrics and not any(k.startswith(f"eval_{self.eval_key}_") for k in metrics):
+            return control
+        report = self.recorder.last_report
+        self.recorder.last_report = None
+        if report is None:
+            logger.warning("ActiveKD: no predictions were recorded in this evaluation; no round.")
+            return control
+        if self.eval_texts is not None and len(self.eval_texts) != len(report.labels):
+            logger.warning(
+                "ActiveKD: %d eval texts for %d predictions; prompts will carry no example texts.",
+                len(self.eval_texts),
+                len(report.labels),
+            )
+            texts = None
+        else:
+            texts = self.eval_texts
+        record = self.runner.run(report, texts, metrics, state.global_step, state.epoch)
+        self.trainer.log(self._log_payload(record))
+        if self.runner.should_stop:
+            logger.warning("ActiveKD stops training: %s", self.runner.stop_reason)
+            control.should_training_stop = True
+        return control
+
+    @staticmethod
+    def _log_payload(record: dict[str, Any]) -> dict[str, float]:
+        payload = {
+            "activekd/round": record["round"],
+            "activekd/macro_f1": record["macro_f1"],
+            "activekd/accuracy": record["accuracy"],
+            "activekd/requested": record["requested"],
+            "activekd/accepted": record["accepted"],
+            "activekd/dropped": sum(record["dropped"].values()),
+            "activekd/failed_requests": record["failed_requests"],
+            "activekd/tokens_in": record["tokens_in"],
+            "activekd/tokens_out": record["tokens_out"],
+            "activekd/pool_rows": record["pool_rows"],
+            "activekd/wall_time_s": record["wall_time_s"],
+        }
+        if record.get("cost"):
+            payload["activekd/cost"] = record["cost"]
+        return payload
+
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        if self.runner is None or not state.is_world_process_zero:
+            return control
+        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if checkpoint.is_dir():
+            with open(checkpoint / STATE_FILE, "w", encoding="utf-8") as f:
+                json.dump(self.runner.state_dict(), f, indent=2)
+        return control
+
+    def _restore(self, args: TrainingArguments, state: TrainerState) -> None:
+        path = Path(args.output_dir) / f"checkpoint-{state.global_step}" / STATE_FILE
+        if not path.exists():
+            logger.warning("Resuming at step %d but %s is missing: rounds start afresh.", state.global_step, path)
+            return
+        with open(path, encoding="utf-8") as f:
+            self.runner.load_state_dict(json.load(f))
+        logger.info("ActiveKD restored %d round records from %s.", len(self.runner.rounds), path)
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        self._training = False
+        if self.runner is not None and self.runner.rounds and state.is_world_process_zero:
+            best = self.runner.best_round
+            logger.info(
+                "ActiveKD: %d rounds, %d generated rows, best %s=%.4f at round %s.",
+                len(self.runner.rounds),
+                len(self.runner.pool.rows()),
+                self.config.metric_for_rounds,
+                self.runner.best_metric or 0.0,
+                best,
+            )
+        return control
+
+    def summary(self) -> dict[str, Any]:
+        """Totals over the run: rounds, rows, tokens, best round."""
+        rounds = self.rounds
+        return {
+            "rounds": len(rounds),
+            "generated_rounds": sum(1 for r in rounds if r.get("generated")),
+            "accepted": sum(r["accepted"] for r in rounds),
+            "requested": sum(r["requested"] for r in rounds),
+            "tokens_in": sum(r["tokens_in"] for r in rounds),
+            "tokens_out": sum(r["tokens_out"] for r in rounds),
+            "best_round": self.runner.best_round if self.runner else None,
+            "best_metric": self.runner.best_metric if self.runner else None,
+            "stop_reason": self.runner.stop_reason if self.runner else None,
+            "output_dir": os.fspath(self.output_dir),
+        }

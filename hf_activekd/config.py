@@ -1,0 +1,177 @@
+"""Configuration of active distillation rounds."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class ActiveKDConfig:
+    r"""
+    Configuration of :class:`~hf_activekd.ActiveKDCallback` and :class:`~hf_activekd.ActiveKDDataCollator`.
+
+    Parsable by `transformers.HfArgumentParser` (every field has a ``help``), so it can come from command-line flags,
+    a JSON or a YAML file.
+
+    Parameters:
+        text_column (`str`, *optional*, defaults to `"text"`):
+            Column of the raw text in the train and eval datasets (kept beside the tokenized columns; the Trainer drops
+            it from batches by itself).
+        label_column (`str`, *optional*, defaults to `"label"`):
+            Column of the class in the datasets (integer ids or label names).
+        label_names (`list[str]`, *optional*):
+            Class names by id. Defaults to ``model.config.id2label``.
+        label_descriptions (`dict[str, str]`, *optional*):
+            Optional one-line description per class name, shown to the teacher in the taxonomy.
+        task_description (`str`, *optional*, defaults to `"text classification"`):
+            One sentence about the task, shown to the teacher.
+        samples_per_round (`int`, *optional*, defaults to `64`):
+            How many new samples are requested from the teacher per round (summed over classes).
+        samples_per_request (`int`, *optional*, defaults to `8`):
+            Largest number of samples asked for in one request. Small, targeted requests suit weak teachers.
+        allocation (`str`, *optional*, defaults to `"guided"`):
+            How the round's budget is split over classes: ``"guided"`` gives more to classes with low validation F1
+            (with a floor, see ``allocation_floor``); ``"uniform"`` splits evenly.
+        allocation_floor (`float`, *optional*, defaults to `0.25`):
+            Share of the budget split evenly over all classes before the guided split, so that no class starves.
+        allocation_power (`float`, *optional*, defaults to `2.0`):
+            Exponent applied to ``1 - F1`` in the guided split: higher concentrates the budget on the weakest classes.
+        confusion_requests (`bool`, *optional*, defaults to `True`):
+            Target a class's first request at its most frequent confusion (ask for samples of the class that are
+            clearly not the class it is mistaken for), with that pair's hard negatives in the prompt.
+        num_hard_negatives (`int`, *optional*, defaults to `4`):
+            Misclassified validation examples with the highest confidence shown per request (with their confusion).
+        num_correct_examples (`int`, *optional*, defaults to `3`):
+            Correctly classified examples of the requested class shown per request.
+        num_misclassified_examples (`int`, *optional*, defaults to `3`):
+            Misclassified examples of the requested class shown per request.
+        report_classes (`str`, *optional*, defaults to `"targeted"`):
+            Which lines of the per-class report go into each prompt: ``"targeted"`` (the requested class, its
+            confusions, and the overall scores) or ``"full"`` (every class, as in the PGKD paper).
+        max_rounds (`int`, *optional*, defaults to `10`):
+            Largest number of teacher rounds. After it, training goes on without new requests.
+        patience (`int`, *optional*, defaults to `5`):
+            Stop training after this many evaluations in a row without an improvement of at least ``min_delta`` of
+            ``metric_for_rounds``. ``0`` disables stopping.
+        min_delta (`float`, *optional*, defaults to `0.0`):
+            Smallest change of the metric that counts as an improvement.
+        metric_for_rounds (`str`, *optional*, defaults to `"macro_f1"`):
+            Metric rounds are judged on: ``"macro_f1"``, ``"accuracy"``, or any key of the Trainer's eval metrics
+            (with or without the ``eval_`` prefix).
+        greater_is_better (`bool`, *optional*, defaults to `True`):
+            Whether a larger ``metric_for_rounds`` is better (set to `False` for a loss).
+        mix_mode (`str`, *optional*, defaults to `"append"`):
+            How generated rows enter training batches: ``"append"`` adds ``rows_per_batch`` rows to each batch;
+            ``"replace"`` replaces that many rows, keeping batch shapes and memory fixed.
+        rows_per_batch (`int`, *optional*, defaults to `4`):
+            Generated rows mixed into each training batch (per process) once the pool is not empty.
+        min_chars (`int`, *optional*, defaults to `8`):
+            Shortest accepted generated text.
+        max_chars (`int`, *optional*, defaults to `1000`):
+            Longest accepted generated text.
+        max_new_tokens (`int`, *optional*, defaults to `512`):
+            Generation budget of one teacher answer.
+        temperature (`float`, *optional*, defaults to `0.9`):
+            Sampling temperature of the teacher.
+        seed (`int`, *optional*, defaults to `42`):
+            Seed of the policy, the request seeds and the mixing of rows into batches.
+        teacher_on_failure (`str`, *optional*, defaults to `"continue"`):
+            What a round does when the teacher fails as a whole: ``"continue"`` (log, count, train on) or
+            ``"raise"``.
+        check_teacher (`bool`, *optional*, defaults to `True`):
+            Check that the teacher is reachable before training starts (a clear error instead of a silent run).
+        output_subdir (`str`, *optional*, defaults to `"activekd"`):
+            Folder under ``args.output_dir`` holding the round files, ``rounds.json`` and the answer log.
+    """
+
+    text_column: str = field(default="text", metadata={"help": "Column of the raw text in the datasets."})
+    label_column: str = field(default="label", metadata={"help": "Column of the class (ids or names)."})
+    label_names: list[str] | None = field(
+        default=None, metadata={"help": "Class names by id (default: model.config.id2label)."}
+    )
+    label_descriptions: dict[str, str] | None = field(
+        default=None, metadata={"help": "Optional description per class name, shown to the teacher."}
+    )
+    task_description: str = field(
+        default="text classification", metadata={"help": "One sentence about the task, shown to the teacher."}
+    )
+    samples_per_round: int = field(default=64, metadata={"help": "New samples requested per round."})
+    samples_per_request: int = field(default=8, metadata={"help": "Largest number of samples in one request."})
+    allocation: str = field(
+        default="guided", metadata={"help": "Budget split over classes.", "choices": ["guided", "uniform"]}
+    )
+    allocation_floor: float = field(
+        default=0.25, metadata={"help": "Share of the budget split evenly before the guided split (no starving)."}
+    )
+    allocation_power: float = field(
+        default=2.0, metadata={"help": "Exponent on (1 - F1) in the guided split; higher is more concentrated."}
+    )
+    confusion_requests: bool = field(
+        default=True, metadata={"help": "Aim a class's first request at its most frequent confusion."}
+    )
+    num_hard_negatives: int = field(default=4, metadata={"help": "Confidently wrong examples shown per request."})
+    num_correct_examples: int = field(default=3, metadata={"help": "Correct examples shown per request."})
+    num_misclassified_examples: int = field(default=3, metadata={"help": "Misclassified examples per request."})
+    report_classes: str = field(
+        default="targeted",
+        metadata={"help": "Report lines in prompts: 'targeted' or 'full'.", "choices": ["targeted", "full"]},
+    )
+    max_rounds: int = field(default=10, metadata={"help": "Largest number of teacher rounds."})
+    patience: int = field(
+        default=5, metadata={"help": "Stop after this many evaluations without improvement (0 disables)."}
+    )
+    min_delta: float = field(default=0.0, metadata={"help": "Smallest improvement of the metric that counts."})
+    metric_for_rounds: str = field(
+        default="macro_f1", metadata={"help": "Metric rounds are judged on (macro_f1, accuracy, or an eval key)."}
+    )
+    greater_is_better: bool = field(default=True, metadata={"help": "Whether a larger metric is better."})
+    mix_mode: str = field(
+        default="append",
+        metadata={"help": "How generated rows enter batches.", "choices": ["append", "replace"]},
+    )
+    rows_per_batch: int = field(default=4, metadata={"help": "Generated rows mixed into each training batch."})
+    min_chars: int = field(default=8, metadata={"help": "Shortest accepted generated text."})
+    max_chars: int = field(default=1000, metadata={"help": "Longest accepted generated text."})
+    max_new_tokens: int = field(default=512, metadata={"help": "Generation budget of one teacher answer."})
+    temperature: float = field(default=0.9, metadata={"help": "Sampling temperature of the teacher."})
+    seed: int = field(default=42, metadata={"help": "Seed of the policy, request seeds and row mixing."})
+    teacher_on_failure: str = field(
+        default="continue",
+        metadata={"help": "When the teacher fails as a whole: continue or raise.", "choices": ["continue", "raise"]},
+    )
+    check_teacher: bool = field(default=True, metadata={"help": "Check the teacher is reachable before training."})
+    output_subdir: str = field(default="activekd", metadata={"help": "Folder under output_dir for round files."})
+
+    def __post_init__(self):
+        errors = []
+        if self.samples_per_round < 1:
+            errors.append(f"samples_per_round must be >= 1, got {self.samples_per_round}")
+        if self.samples_per_request < 1:
+            errors.append(f"samples_per_request must be >= 1, got {self.samples_per_request}")
+        if self.allocation not in ("guided", "uniform"):
+            errors.append(f"allocation must be 'guided' or 'uniform', got {self.allocation!r}")
+        if not 0.0 <= self.allocation_floor <= 1.0:
+            errors.append(f"allocation_floor must be in [0, 1], got {self.allocation_floor}")
+        if self.mix_mode not in ("append", "replace"):
+            errors.append(f"mix_mode must be 'append' or 'replace', got {self.mix_mode!r}")
+        if self.report_classes not in ("targeted", "full"):
+            errors.append(f"report_classes must be 'targeted' or 'full', got {self.report_classes!r}")
+        if self.teacher_on_failure not in ("continue", "raise"):
+            errors.append(f"teacher_on_failure must be 'continue' or 'raise', got {self.teacher_on_failure!r}")
+        if self.rows_per_batch < 0:
+            errors.append(f"rows_per_batch must be >= 0, got {self.rows_per_batch}")
+        if self.max_rounds < 0 or self.patience < 0:
+            errors.append("max_rounds and patience must be >= 0")
+        if self.min_chars < 1 or self.max_chars < self.min_chars:
+            errors.append(f"need 1 <= min_chars <= max_chars, got {self.min_chars} and {self.max_chars}")
+        for name in ("num_hard_negatives", "num_correct_examples", "num_misclassified_examples"):
+            if getattr(self, name) < 0:
+                errors.append(f"{name} must be >= 0")
+        if self.label_names is not None and len(set(self.label_names)) != len(self.label_names):
+            errors.append("label_names contains duplicates")
+        if errors:
+            raise ValueError("Invalid ActiveKDConfig: " + "; ".join(errors))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

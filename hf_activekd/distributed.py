@@ -1,0 +1,60 @@
+"""Run a function on the main process and share its result with every process, without ever hanging."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
+
+T = TypeVar("T")
+
+
+class MainProcessError(RuntimeError):
+    """Raised on every process when the function failed on the main process (with the main process's message)."""
+
+
+def _distributed_world() -> tuple[int, int, bool]:
+    try:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size(), True
+    except ImportError:  # pragma: no cover
+        pass
+    return 0, 1, False
+
+
+def process_info() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process (``(0, 1)`` outside distributed runs)."""
+    rank, world, _ = _distributed_world()
+    return rank, world
+
+
+def run_on_main_and_broadcast(fn: Callable[[], T]) -> T:
+    """Call ``fn`` on the main process only and return its result on every process.
+
+    A broadcast is a collective: every process must take part. If ``fn`` raises on the main process, an error marker
+    is broadcast instead of skipping the broadcast (which would hang the others until ``ddp_timeout``), and
+    :class:`MainProcessError` is raised on every process.
+    """
+    rank, world, distributed = _distributed_world()
+    if not distributed or world == 1:
+        return fn()
+    from accelerate.utils import broadcast_object_list
+
+    payload: list[Any] = [None]
+    if rank == 0:
+        try:
+            payload[0] = ("ok", fn())
+        except Exception as exc:  # noqa: BLE001 - every failure must reach the other ranks
+            logger.error("Main-process call failed: %s\n%s", exc, traceback.format_exc())
+            payload[0] = ("error", f"{type(exc).__name__}: {exc}")
+    broadcast_object_list(payload, from_process=0)
+    status, value = payload[0]
+    if status == "error":
+        raise MainProcessError(value)
+    return value

@@ -1,0 +1,194 @@
+"""The generated rows on disk: validation, deduplication, and the append-only round files.
+
+The pool lives in files (``round-NNNN.jsonl``, one per round) rather than in memory, so that dataloader worker
+processes see new rows (they re-read the folder when a file's size or mtime changes), and so that the files are the
+record of what was generated and survive a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .teachers.base import GeneratedSample, TeacherRequest
+
+ROUND_FILE = re.compile(r"^round-(\d{4,})\.jsonl$")
+
+DROP_REASONS = ("unknown_label", "empty", "too_short", "too_long", "label_echo", "duplicate")
+
+
+def normalize_text(text: str) -> str:
+    """Lower-case, NFKC, collapse whitespace and strip punctuation at the ends: the key of deduplication."""
+    text = unicodedata.normalize("NFKC", str(text)).lower()
+    text = re.sub(r"\s+", " ", text).strip()
+    return text.strip(" .,!?;:'\"()[]{}-")
+
+
+def atomic_write_text(path: str | os.PathLike, content: str) -> None:
+    """Write ``content`` to ``path`` through a temporary file and a rename (readers never see a partial file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class RowFilter:
+    """Checks generated samples and counts every drop by reason.
+
+    A sample is kept when its label is a known label, its text is non-empty and within ``[min_chars, max_chars]``,
+    it is not just a label name, and its normalised text was not seen before (training data, earlier rounds, or
+    earlier in this round).
+    """
+
+    def __init__(
+        self, label_names: Sequence[str], min_chars: int = 8, max_chars: int = 1000, seen: Iterable[str] = ()
+    ):
+        self.label_names = list(label_names)
+        self._known = set(self.label_names)
+        self._label_keys = {normalize_text(n) for n in self.label_names} | {
+            normalize_text(n.replace("_", " ")) for n in self.label_names
+        }
+        self.min_chars = min_chars
+        self.max_chars = max_chars
+        self.seen: set[str] = {normalize_text(t) for t in seen}
+
+    def add_seen(self, texts: Iterable[str]) -> None:
+        self.seen.update(normalize_text(t) for t in texts)
+
+    def check(self, sample: GeneratedSample) -> str | None:
+        """The drop reason for ``sample``, or None when it is accepted (it is then marked as seen)."""
+        if sample.label not in self._known:
+            return "unknown_label"
+        text = sample.text.strip() if isinstance(sample.text, str) else ""
+        if not text:
+            return "empty"
+        if len(text) < self.min_chars:
+            return "too_short"
+        if len(text) > self.max_chars:
+            return "too_long"
+        key = normalize_text(text)
+        if key in self._label_keys:
+            return "label_echo"
+        if key in self.seen:
+            return "duplicate"
+        self.seen.add(key)
+        return None
+
+    def accept(
+        self, request: TeacherRequest, samples: Sequence[GeneratedSample], round_index: int, teacher: str
+    ) -> tuple[list[dict[str, Any]], Counter]:
+        rows, drops = [], Counter()
+        for sample in samples:
+            label = sample.label if sample.label else request.label
+            reason = self.check(GeneratedSample(text=sample.text, label=label))
+            if reason is not None:
+                drops[reason] += 1
+                continue
+            rows.append(
+                {
+                    "text": sample.text.strip(),
+                    "label": label,
+                    "round": round_index,
+                    "reason": request.reason,
+                    "request": request.key,
+                    "teacher": teacher,
+                }
+            )
+        return rows, drops
+
+
+class GeneratedPool:
+    """The folder of round files. Cheap to poll: files are re-read only when their size or mtime changes."""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+        self._cache: dict[str, tuple[tuple[int, int], list[dict[str, Any]]]] = {}
+        self._signature: tuple = ()
+        self._rows: list[dict[str, Any]] = []
+
+    def round_path(self, round_index: int) -> Path:
+        return self.directory / f"round-{round_index:04d}.jsonl"
+
+    def round_files(self) -> list[tuple[int, Path]]:
+        if not self.directory.is_dir():
+            return []
+        found = []
+        for entry in os.scandir(self.directory):
+            m = ROUND_FILE.match(entry.name)
+            if m:
+                found.append((int(m.group(1)), Path(entry.path)))
+        return sorted(found)
+
+    def write_round(self, round_index: int, rows: Sequence[dict[str, Any]]) -> Path:
+        path = self.round_path(round_index)
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        return path
+
+    def refresh(self) -> bool:
+        """Re-read changed files. Returns whether the rows changed."""
+        files = self.round_files()
+        signature = []
+        for _, path in files:
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            signature.append((path.name, st.st_size, st.st_mtime_ns))
+        signature = tuple(signature)
+        if signature == self._signature:
+            return False
+        rows: list[dict[str, Any]] = []
+        cache = {}
+        for name, size, mtime in signature:
+            cached = self._cache.get(name)
+            if cached is not None and cached[0] == (size, mtime):
+                file_rows = cached[1]
+            else:
+                file_rows = []
+                with open(self.directory / name, encoding="utf-8") as f:
+                    for line in f:
+                        line = line.strip()
+                        if line:
+                            try:
+                                file_rows.append(json.loads(line))
+                            except json.JSONDecodeError:  # a torn last line from a crash: skip it
+                                continue
+            cache[name] = ((size, mtime), file_rows)
+            rows.extend(file_rows)
+        self._cache = cache
+        self._signature = signature
+        self._rows = rows
+        return True
+
+    def rows(self) -> list[dict[str, Any]]:
+        self.refresh()
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self.rows())
+
+    def remove_rounds_after(self, last_round: int) -> list[Path]:
+        """Move round files newer than ``last_round`` aside (``*.jsonl.discarded``), e.g. when resuming from an
+        earlier checkpoint. Nothing is deleted."""
+        moved = []
+        for index, path in self.round_files():
+            if index > last_round:
+                target = path.with_name(path.name + ".discarded")
+                os.replace(path, target)
+                moved.append(target)
+        self._signature = ()
+        return moved

@@ -1,0 +1,334 @@
+"""One distillation round, from the student's predictions to accepted rows on disk, with no Trainer in it.
+
+:class:`RoundRunner` is what :class:`~hf_activekd.ActiveKDCallback` drives at each evaluation; custom training loops
+and the CLI can drive it directly:
+
+```python
+runner = RoundRunner(teacher, config, label_names, "out/activekd", train_texts=train["text"])
+report = build_report(logits, labels, label_names)
+record = runner.run(report, eval_texts=val["text"], global_step=step)
+```
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from transformers.utils import logging
+
+from .config import ActiveKDConfig
+from .distributed import MainProcessError, process_info, run_on_main_and_broadcast
+from .metrics import EvalReport
+from .policy import plan_requests
+from .pool import GeneratedPool, RowFilter, atomic_write_text
+from .teachers.base import Teacher, TeacherResponse
+
+logger = logging.get_logger(__name__)
+
+ROUNDS_FILE = "rounds.json"
+ANSWERS_FILE = "answers.jsonl"
+STATE_FILE = "activekd_state.json"
+
+
+def _scalar_metrics(metrics: dict[str, Any] | None) -> dict[str, float]:
+    out = {}
+    for key, value in (metrics or {}).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value)):
+            out[key] = float(value)
+    return out
+
+
+class RoundRunner:
+    """Runs distillation rounds and keeps their records, the generated pool and the answer log on disk.
+
+    Args:
+        teacher (`Teacher`): Where samples come from.
+        config (`ActiveKDConfig`): Policy, budget, validation and stopping settings.
+        label_names (`Sequence[str]`): Class names by id.
+        output_dir (`str` or `os.PathLike`): Folder of ``round-NNNN.jsonl``, ``rounds.json`` and ``answers.jsonl``.
+        train_texts (`Sequence[str]`, *optional*): Training texts; generated duplicates of them are dropped.
+        progress (`bool`, defaults to `True`): Show a progress bar over a round's requests.
+    """
+
+    def __init__(
+        self,
+        teacher: Teacher,
+        config: ActiveKDConfig,
+        label_names: Sequence[str],
+        output_dir: str | os.PathLike,
+        train_texts: Sequence[str] = (),
+        progress: bool = True,
+    ):
+        self.teacher = teacher
+        self.config = config
+        self.label_names = list(label_names)
+        self.output_dir = Path(output_dir)
+        self.pool = GeneratedPool(self.output_dir)
+        self.filter = RowFilter(self.label_names, config.min_chars, config.max_chars, train_texts)
+        self.progress = progress
+        self.rounds: list[dict[str, Any]] = []
+        self.best_metric: float | None = None
+        self.best_round: int | None = None
+        self.rounds_without_improvement = 0
+        self.should_stop = False
+        self.stop_reason: str | None = None
+        self._answers: dict[str, dict[str, Any]] | None = None
+        self.rank, self.world_size = process_info()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def generated_rounds(self) -> int:
+        return sum(1 for r in self.rounds if r.get("generated"))
+
+    def answers(self) -> dict[str, dict[str, Any]]:
+        """Every teacher answer received so far in this output folder, by request key (read once, then kept)."""
+        if self._answers is None:
+            self._answers = {}
+            path = self.output_dir / ANSWERS_FILE
+            if path.exists():
+                with open(path, encoding="utf-8") as f:
+                    for line in f:
+                        try:
+                            entry = json.loads(line)
+                        except json.JSONDecodeError:
+                            continue
+                        self._answers[entry["key"]] = entry["response"]
+        return self._answers
+
+    def _log_answers(self, responses: Sequence[TeacherResponse]) -> None:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.output_dir / ANSWERS_FILE, "a", encoding="utf-8") as f:
+            for r in responses:
+                if r.error is None:
+                    f.write(json.dumps({"key": r.key, "response": r.to_dict()}, ensure_ascii=False) + "\n")
+                    self.answers()[r.key] = r.to_dict()
+            f.flush()
+            os.fsync(f.fileno())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "rounds": self.rounds,
+            "best_metric": self.best_metric,
+            "best_round": self.best_round,
+            "rounds_without_improvement": self.rounds_without_improvement,
+            "should_stop": self.should_stop,
+            "stop_reason": self.stop_reason,
+            "teacher": self.teacher.state_dict(),
+            "pool_rows": len(self.pool.rows()),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the records of a checkpoint; round files written after it are moved aside."""
+        self.rounds = list(state.get("rounds", []))
+        self.best_metric = state.get("best_metric")
+        self.best_round = state.get("best_round")
+        self.rounds_without_improvement = int(state.get("rounds_without_improvement", 0))
+        self.should_stop = bool(state.get("should_stop", False))
+        self.stop_reason = state.get("stop_reason")
+        self.teacher.load_state_dict(state.get("teacher", {}))
+        last_round = max((r["round"] for r in self.rounds if r.get("generated")), default=-1)
+        if self.is_main:
+            moved = self.pool.remove_rounds_after(last_round)
+            if moved:
+                logger.warning(
+                    "Resuming: %d round file(s) written after the checkpoint were moved aside (%s). Their answers "
+                    "are replayed from %s when the same requests come again.",
+                    len(moved),
+                    ", ".join(p.name for p in moved),
+                    ANSWERS_FILE,
+                )
+            self.write_rounds()
+        self.pool.refresh()
+        self.filter.add_seen(r["text"] for r in self.pool.rows())
+
+    def write_rounds(self) -> None:
+        atomic_write_text(self.output_dir / ROUNDS_FILE, json.dumps(self.rounds, indent=2, ensure_ascii=False))
+
+    # ------------------------------------------------------------------ judging
+    def metric_value(self, report: EvalReport, metrics: dict[str, Any] | None) -> float:
+        name = self.config.metric_for_rounds
+        if name in ("macro_f1", "accuracy") and not (metrics and (f"eval_{name}" in metrics or name in metrics)):
+            return report.macro_f1 if name == "macro_f1" else report.accuracy
+        metrics = metrics or {}
+        for key in (name, f"eval_{name}"):
+            if key in metrics:
+                return float(metrics[key])
+        raise KeyError(
+            f"metric_for_rounds={name!r} is neither 'macro_f1', 'accuracy' nor a key of the eval metrics "
+            f"({sorted(metrics)})."
+        )
+
+    def _judge(self, value: float, round_index: int) -> bool:
+        """Update the early-stopping state with this evaluation; return whether it is the best so far."""
+        better = self.best_metric is None or (
+            value > self.best_metric + self.config.min_delta
+            if self.config.greater_is_better
+            else value < self.best_metric - self.config.min_delta
+        )
+        if better:
+            self.best_metric, self.best_round = value, round_index
+            self.rounds_without_improvement = 0
+        else:
+            self.rounds_without_improvement += 1
+            if self.config.patience and self.rounds_without_improvement >= self.config.patience:
+                self.should_stop = True
+                self.stop_reason = (
+                    f"no improvement of {self.config.metric_for_rounds} by more than {self.config.min_delta} in "
+                    f"{self.rounds_without_improvement} evaluations (best {self.best_metric:.4f} at round "
+                    f"{self.best_round})"
+                )
+        return better
+
+    # ------------------------------------------------------------------ a round
+    def run(
+        self,
+        report: EvalReport,
+        eval_texts: Sequence[str] | None = None,
+        metrics: dict[str, Any] | None = None,
+        global_step: int = 0,
+        epoch: float | None = None,
+    ) -> dict[str, Any]:
+        """Judge the evaluation, and unless training should stop or ``max_rounds`` is reached, ask the teacher for
+        new samples and store the accepted ones. Returns the round record (also appended to :attr:`rounds`).
+
+        Call it on every process: the teacher runs on the main process and the result is broadcast.
+        """
+        round_index = len(self.rounds)
+        value = self.metric_value(report, metrics)
+        is_best = self._judge(value, round_index)
+        record: dict[str, Any] = {
+            "round": round_index,
+            "global_step": int(global_step),
+            "epoch": epoch,
+            "metric": self.config.metric_for_rounds,
+            "metric_value": value,
+            "is_best": is_best,
+            "accuracy": report.accuracy,
+            "macro_f1": report.macro_f1,
+            "eval_metrics": _scalar_metrics(metrics),
+            "per_class_f1": {n: float(f) for n, f in zip(report.label_names, report.f1)},
+            "generated": False,
+            "requested": 0,
+            "accepted": 0,
+            "dropped": {},
+            "requests": 0,
+            "failed_requests": 0,
+            "faults": {},
+            "tokens_in": 0,
+            "tokens_out": 0,
+            "cost": 0.0,
+            "cache_hits": 0,
+            "wall_time_s": 0.0,
+            "teacher": self.teacher.name,
+        }
+        if self.should_stop:
+            record["skipped"] = f"stopping: {self.stop_reason}"
+        elif self.generated_rounds >= self.config.max_rounds:
+            record["skipped"] = f"max_rounds={self.config.max_rounds} reached"
+        else:
+            try:
+                result = run_on_main_and_broadcast(lambda: self._generate(report, eval_texts, round_index))
+            except MainProcessError as exc:
+                if self.config.teacher_on_failure == "raise":
+                    raise
+                result = {"error": str(exc), "rows": [], "stats": {}}
+            record.update(result["stats"])
+            if result.get("error"):
+                record["error"] = result["error"]
+            if not self.is_main and result["rows"] and not self.pool.round_path(round_index).exists():
+                self.pool.write_round(round_index, result["rows"])  # no shared filesystem between the processes
+            self.filter.add_seen(r["text"] for r in result["rows"])
+        record["pool_rows"] = len(self.pool.rows())
+        self.rounds.append(record)
+        if self.is_main:
+            self.write_rounds()
+        return record
+
+    def _generate(self, report: EvalReport, eval_texts: Sequence[str] | None, round_index: int) -> dict[str, Any]:
+        start = time.perf_counter()
+        earlier: dict[str, list[str]] = defaultdict(list)
+        for row in self.pool.rows():
+            earlier[row["label"]].append(row["text"])
+        requests = plan_requests(report, self.config, round_index, eval_texts, earlier)
+        answers = self.answers()
+        replayed = {r.key: TeacherResponse.from_dict(answers[r.key]) for r in requests if r.key in answers}
+        for response in replayed.values():
+            response.cached = True
+        to_send = [r for r in requests if r.key not in replayed]
+        error = None
+        try:
+            fresh = self.teacher.generate(to_send, progress=self.progress) if to_send else []
+        except Exception as exc:  # noqa: BLE001 - a failing teacher must not end training
+            if self.config.teacher_on_failure == "raise":
+                raise
+            logger.error("Teacher %s failed in round %d: %s", self.teacher.name, round_index, exc)
+            error = f"{type(exc).__name__}: {exc}"
+            fresh = [TeacherResponse(key=r.key, error=error) for r in to_send]
+        self._log_answers(fresh)
+        by_key = {r.key: r for r in fresh}
+        by_key.update(replayed)
+
+        rows: list[dict[str, Any]] = []
+        drops: Counter = Counter()
+        faults: Counter = Counter()
+        accepted_by_class: Counter = Counter()
+        requested_by_class: Counter = Counter()
+        stats = {"tokens_in": 0, "tokens_out": 0, "cost": 0.0, "cache_hits": 0, "failed_requests": 0}
+        for request in requests:
+            response = by_key.get(request.key) or TeacherResponse(key=request.key, error="no response")
+            requested_by_class[request.label] += request.num_samples
+            faults.update(response.faults)
+            if response.cached:
+                stats["cache_hits"] += 1
+            else:
+                stats["tokens_in"] += response.prompt_tokens
+                stats["tokens_out"] += response.completion_tokens
+                stats["cost"] += response.cost
+            if response.error is not None:
+                stats["failed_requests"] += 1
+                continue
+            accepted, dropped = self.filter.accept(request, response.samples, round_index, self.teacher.name)
+            rows.extend(accepted)
+            drops.update(dropped)
+            accepted_by_class.update(r["label"] for r in accepted)
+        if rows:
+            self.pool.write_round(round_index, rows)
+        if error is None and requests and stats["failed_requests"] == len(requests):
+            error = "every teacher request failed"
+        wall = time.perf_counter() - start
+        stats.update(
+            {
+                "generated": True,
+                "requested": sum(r.num_samples for r in requests),
+                "requests": len(requests),
+                "accepted": len(rows),
+                "dropped": {k: drops[k] for k in sorted(drops)},
+                "faults": {k: faults[k] for k in sorted(faults)},
+                "requested_by_class": dict(requested_by_class),
+                "accepted_by_class": dict(accepted_by_class),
+                "reasons": {r.key: r.reason for r in requests},
+                "wall_time_s": round(wall, 4),
+            }
+        )
+        logger.info(
+            "ActiveKD round %d: requested %d samples in %d requests, accepted %d, dropped %s, %d failed, %.1fs",
+            round_index,
+            stats["requested"],
+            len(requests),
+            len(rows),
+            dict(drops) or "none",
+            stats["failed_requests"],
+            wall,
+        )
+        return {"rows": rows, "stats": stats, "error": error}
