@@ -76,13 +76,13 @@ class RowFilter:
         text = sample.text.strip() if isinstance(sample.text, str) else ""
         if not text:
             return "empty"
+        key = normalize_text(text)
+        if key in self._label_keys:
+            return "label_echo"
         if len(text) < self.min_chars:
             return "too_short"
         if len(text) > self.max_chars:
             return "too_long"
-        key = normalize_text(text)
-        if key in self._label_keys:
-            return "label_echo"
         if key in self.seen:
             return "duplicate"
         self.seen.add(key)

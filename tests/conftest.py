@@ -1,0 +1,81 @@
+"""Shared fixtures: a tiny offline tokenizer and student, a Trainer factory, and the project's own teacher server."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("WANDB_DISABLED", "true")
+
+from transformers import DataCollatorWithPadding, Trainer, TrainingArguments  # noqa: E402
+
+from testing_utils import LABELS, MARKER, make_dataset, make_model, make_texts, make_tokenizer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tmp_path_factory):
+    return make_tokenizer(tmp_path_factory.mktemp("tokenizer"))
+
+
+@pytest.fixture(scope="session")
+def datasets_small(tokenizer):
+    """(train, validation): 8 and 10 examples per class of 4 topic classes, tokenized, with text and label columns."""
+    return make_dataset(tokenizer, 8, seed=1), make_dataset(tokenizer, 10, seed=2)
+
+
+@pytest.fixture
+def pool_teacher():
+    from hf_activekd import PoolTeacher
+
+    texts, labels = make_texts(60, seed=7)
+    return PoolTeacher([f"{t} {MARKER}" for t in texts], labels, label_names=LABELS, seed=0)
+
+
+@pytest.fixture
+def make_trainer(tmp_path, tokenizer, datasets_small):
+    """Build a Trainer on the tiny student: ``make_trainer(**training_args_overrides)``."""
+
+    def build(model=None, train=None, eval_dataset="default", output_dir=None, **overrides):
+        train_ds, val_ds = datasets_small
+        kwargs = dict(
+            output_dir=str(output_dir or tmp_path / "out"),
+            eval_strategy="steps",
+            eval_steps=5,
+            max_steps=20,
+            per_device_train_batch_size=8,
+            per_device_eval_batch_size=16,
+            learning_rate=1e-2,
+            logging_steps=5,
+            save_strategy="no",
+            report_to=[],
+            use_cpu=True,
+            seed=0,
+            disable_tqdm=True,
+        )
+        kwargs.update(overrides)
+        return Trainer(
+            model=model if model is not None else make_model(),
+            args=TrainingArguments(**kwargs),
+            train_dataset=train if train is not None else train_ds,
+            eval_dataset=val_ds if eval_dataset == "default" else eval_dataset,
+            data_collator=DataCollatorWithPadding(tokenizer),
+        )
+
+    return build
+
+
+@pytest.fixture
+def preprocess(tokenizer):
+    return lambda rows: tokenizer(rows["text"], truncation=True)
+
+
+@pytest.fixture
+def teacher_server():
+    """The project's TGI-protocol server with the scripted backend (valid answers with marker words)."""
+    from hf_activekd.server import ScriptedBackend, TeacherServer
+
+    server = TeacherServer(ScriptedBackend()).start()
+    yield server
+    server.stop()
