@@ -20,7 +20,9 @@ def _attach(trainer, teacher, preprocess, **config):
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
-def test_rounds_over_http_reach_training_batches_only(make_trainer, preprocess, tokenizer, teacher_server, num_workers):
+def test_rounds_over_http_reach_training_batches_only(
+    make_trainer, preprocess, tokenizer, teacher_server, num_workers
+):
     trainer = make_trainer(dataloader_num_workers=num_workers, max_steps=20, eval_steps=5)
     callback = _attach(trainer, TGITeacher(teacher_server.url), preprocess, mix_mode="append", rows_per_batch=2)
     recorder = ForwardRecorder(trainer.model, tokenizer.convert_tokens_to_ids(MARKER))
@@ -42,8 +44,18 @@ def test_rounds_over_http_reach_training_batches_only(make_trainer, preprocess, 
     out = callback.output_dir
     on_disk = json.loads((out / "rounds.json").read_text())
     assert on_disk == json.loads(json.dumps(rounds))
-    for key in ("round", "global_step", "eval_metrics", "per_class_f1", "requested", "accepted", "dropped",
-                "tokens_in", "tokens_out", "wall_time_s"):
+    for key in (
+        "round",
+        "global_step",
+        "eval_metrics",
+        "per_class_f1",
+        "requested",
+        "accepted",
+        "dropped",
+        "tokens_in",
+        "tokens_out",
+        "wall_time_s",
+    ):
         assert key in on_disk[0], key
     assert "eval_loss" in on_disk[0]["eval_metrics"] and set(on_disk[0]["per_class_f1"]) == set(LABELS)
     assert on_disk[0]["tokens_in"] > 0 and on_disk[0]["tokens_out"] > 0
@@ -104,7 +116,11 @@ def test_batch_eval_metrics(make_trainer, preprocess, pool_teacher):
 
 def test_load_best_model_at_end_compatible(make_trainer, preprocess, pool_teacher, tmp_path):
     trainer = make_trainer(
-        max_steps=15, eval_steps=5, save_strategy="steps", save_steps=5, load_best_model_at_end=True,
+        max_steps=15,
+        eval_steps=5,
+        save_strategy="steps",
+        save_steps=5,
+        load_best_model_at_end=True,
         metric_for_best_model="macro_f1",
     )
     callback = _attach(trainer, pool_teacher, preprocess)

@@ -15,12 +15,17 @@ def _rows(n, round_index=0, label="science"):
 
 def _features(tokenizer, n):
     enc = tokenizer([f"goal match {i}" for i in range(n)])
-    return [{"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i], "label": 0} for i in range(n)]
+    return [
+        {"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i], "label": 0} for i in range(n)
+    ]
 
 
 def _collator(tokenizer, pool_dir, **kwargs):
     return ActiveKDDataCollator(
-        DataCollatorWithPadding(tokenizer), pool_dir, lambda rows: tokenizer(rows["text"], truncation=True), LABELS,
+        DataCollatorWithPadding(tokenizer),
+        pool_dir,
+        lambda rows: tokenizer(rows["text"], truncation=True),
+        LABELS,
         **kwargs,
     )
 
@@ -83,5 +88,7 @@ def test_bad_preprocess_and_labels(tokenizer, tmp_path):
 
 
 def test_torn_line_is_skipped(tokenizer, tmp_path):
-    (tmp_path / "round-0000.jsonl").write_text('{"text": "activekdmarker atom one", "label": "science"}\n{"text": "tor')
+    (tmp_path / "round-0000.jsonl").write_text(
+        '{"text": "activekdmarker atom one", "label": "science"}\n{"text": "tor'
+    )
     assert len(GeneratedPool(tmp_path).rows()) == 1

@@ -81,7 +81,9 @@ def test_preprocess_that_drops_model_columns(make_trainer, pool_teacher, tokeniz
     trainer = make_trainer()
     with pytest.raises(ValueError, match="input_ids"):
         ActiveKDCallback(
-            trainer, pool_teacher, preprocess=lambda rows: {"attention_mask": tokenizer(rows["text"])["attention_mask"]}
+            trainer,
+            pool_teacher,
+            preprocess=lambda rows: {"attention_mask": tokenizer(rows["text"])["attention_mask"]},
         )
     with pytest.raises(ValueError, match="failed on a probe batch"):
         ActiveKDCallback(trainer, pool_teacher, preprocess=lambda rows: rows["no_such_column"])

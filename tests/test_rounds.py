@@ -46,12 +46,21 @@ def test_rows_are_validated_and_drops_counted(tmp_path):
         ]
         return TeacherResponse(key=request.key, samples=samples, prompt_tokens=10, completion_tokens=5)
 
-    config = ActiveKDConfig(samples_per_round=3, samples_per_request=1, min_chars=8, max_chars=500, allocation="uniform")
-    runner = RoundRunner(ScriptTeacher(answer), config, NAMES, tmp_path, ["This text is already in the training data."])
+    config = ActiveKDConfig(
+        samples_per_round=3, samples_per_request=1, min_chars=8, max_chars=500, allocation="uniform"
+    )
+    runner = RoundRunner(
+        ScriptTeacher(answer), config, NAMES, tmp_path, ["This text is already in the training data."]
+    )
     record = runner.run(_report(), global_step=7)
     assert record["requests"] == 3 and record["accepted"] == 3
     assert record["dropped"] == {
-        "duplicate": 6, "empty": 3, "label_echo": 3, "too_long": 3, "too_short": 3, "unknown_label": 3,
+        "duplicate": 6,
+        "empty": 3,
+        "label_echo": 3,
+        "too_long": 3,
+        "too_short": 3,
+        "unknown_label": 3,
     }
     assert record["tokens_in"] == 30 and record["tokens_out"] == 15 and record["global_step"] == 7
     rows = [json.loads(x) for x in (tmp_path / "round-0000.jsonl").read_text().splitlines()]
@@ -107,8 +116,9 @@ def test_patience_and_max_rounds(tmp_path):
 
 def test_answers_are_replayed_not_resent(tmp_path):
     def answer(request):
-        return TeacherResponse(key=request.key, samples=[GeneratedSample(f"text for {request.key}", "")],
-                               prompt_tokens=3)
+        return TeacherResponse(
+            key=request.key, samples=[GeneratedSample(f"text for {request.key}", "")], prompt_tokens=3
+        )
 
     config = ActiveKDConfig(samples_per_round=3, samples_per_request=1, allocation="uniform")
     first = ScriptTeacher(answer)
