@@ -98,6 +98,7 @@ class TeacherServer:
             back to ``text_generation``.
 
     Attributes:
+        healthy (`bool`): What ``GET /health`` says (200 or 503); tests set it to `False` to simulate a sick server.
         url (`str`): ``"http://HOST:PORT"`` once started.
         stats (`dict`): A snapshot of the counters: ``requests`` (all HTTP requests), ``routes`` (by
             ``"METHOD /path"``), ``generations`` (requests that reached the backend), ``faults`` (injected faults by
@@ -117,6 +118,7 @@ class TeacherServer:
         self.host = host
         self.port = port
         self.chat_route = chat_route
+        self.healthy = True
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -143,11 +145,13 @@ class TeacherServer:
         if self._httpd is not None:
             return self
         handler = type("TeacherHandler", (_Handler,), {"teacher_server": self})
-        httpd = ThreadingHTTPServer((self.host, self.port), handler)
+        httpd = _Server((self.host, self.port), handler)
         httpd.daemon_threads = True
         httpd.block_on_close = False
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, name="teacher-server", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="teacher-server", daemon=True
+        )
         self._thread.start()
         logger.info(f"Teacher server for {self.model_id} listening on {self.url}")
         return self
@@ -267,6 +271,14 @@ class TeacherServer:
         return "" if result is None else str(result)
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) drops connections when a client opens many at once (the kernel then retries
+    # the connection after a second): keep it as large as a real server's.
+    request_queue_size = 1024
+    daemon_threads = True
+    block_on_close = False
+
+
 class _Handler(BaseHTTPRequestHandler):
     teacher_server: TeacherServer
     protocol_version = "HTTP/1.1"
@@ -351,7 +363,10 @@ class _Handler(BaseHTTPRequestHandler):
         server = self.teacher_server
         server._count(f"GET {path}")
         if path == "/health":
-            self._send_bytes(200, b"", "application/json")
+            if server.healthy:
+                self._send_bytes(200, b"", "application/json")
+            else:
+                self._send_error(503, "unhealthy")
         elif path == "/info":
             self._send_json(200, server.info())
         elif path in ("/v1/models", "/models"):

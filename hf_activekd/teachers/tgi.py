@@ -349,7 +349,8 @@ class TGITeacher(Teacher):
         """Raise :class:`TeacherUnavailableError` (naming the URL, never the token) when the teacher is unreachable.
 
         For a URL: ``GET /health`` (then ``/info``); any answer below 500 other than 401/403 means reachable. For a
-        model id: a one-token request (not counted in the budget).
+        model id: a one-token request (not counted in the budget). A 5xx on ``/health`` means unhealthy; a server
+        without either route (404) is reachable.
         """
         if not self.is_url:
             try:
@@ -362,7 +363,6 @@ class TGITeacher(Teacher):
         base = self._target.rstrip("/")
         if base.endswith("/v1"):
             base = base[: -len("/v1")]
-        last_error = "no answer"
         for route in ("/health", "/info"):
             request = urllib.request.Request(base + route, headers=self._headers(), method="GET")
             try:
@@ -380,10 +380,13 @@ class TGITeacher(Teacher):
                 raise TeacherUnavailableError(
                     f"Teacher server at {self.endpoint} refused the credentials (HTTP {status}): check the token."
                 )
-            if status < 500:
+            if status >= 500:
+                raise TeacherUnavailableError(
+                    f"Teacher server at {self.endpoint} is not healthy (HTTP {status} on {route})."
+                )
+            if status not in (404, 405):
                 return
-            last_error = f"HTTP {status}"
-        raise TeacherUnavailableError(f"Teacher server at {self.endpoint} is not healthy ({last_error}).")
+        # Neither route exists (e.g. a bare OpenAI-compatible server): it answered, so it is reachable.
 
     async def _tiny_request(self) -> None:
         from huggingface_hub import AsyncInferenceClient
