@@ -12,6 +12,7 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 from transformers.utils import logging
 
+from .card import ActiveKDPublisher
 from .collator import ActiveKDDataCollator
 from .config import ActiveKDConfig
 from .distributed import MainProcessError, run_on_main_and_broadcast
@@ -76,6 +77,10 @@ class ActiveKDCallback(TrainerCallback):
         train_texts (`Sequence[str]`, *optional*): Training texts for deduplication. Defaults to
             ``train_dataset[config.text_column]`` where present.
         progress (`bool`, defaults to `True`): Progress bar over a round's teacher requests.
+        dataset_repo_id (`str`, *optional*): Dataset repo for the generated data when the model is pushed. Defaults to
+            ``<model repo>-activekd-data`` (private when ``args.hub_private_repo``).
+        push_dataset (`bool`, defaults to `True`): Push the generated data (and its card) with the model.
+        source_datasets (`Sequence[str]`, *optional*): Hub ids of your datasets, for the model card's metadata.
 
     Raises:
         `ValueError`: on a setup that cannot work (no evaluation strategy or eval dataset, unknown labels, a label
@@ -91,6 +96,9 @@ class ActiveKDCallback(TrainerCallback):
         eval_texts: Sequence[str] | None = None,
         train_texts: Sequence[str] | None = None,
         progress: bool = True,
+        dataset_repo_id: str | None = None,
+        push_dataset: bool = True,
+        source_datasets: Sequence[str] | None = None,
     ):
         if not isinstance(teacher, Teacher):
             raise TypeError(f"teacher must be a hf_activekd Teacher (TGITeacher, PoolTeacher, ...), got {teacher!r}")
@@ -133,6 +141,8 @@ class ActiveKDCallback(TrainerCallback):
         self.collator: ActiveKDDataCollator | None = None
         self._training = False
         self._checked = False
+        self.publisher = ActiveKDPublisher(self, dataset_repo_id, push_dataset, source_datasets)
+        self.publisher.install()  # wraps trainer.create_model_card: the card records every round (see card.py)
 
     # ------------------------------------------------------------------ set-up checks
     @property
@@ -354,6 +364,13 @@ class ActiveKDCallback(TrainerCallback):
                 self.runner.best_metric or 0.0,
                 best,
             )
+        if self.runner is not None:
+            self.publisher.on_train_end()  # README.md, plot and generated data in output_dir, pushed or not
+        return control
+
+    def on_push_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        if self.runner is not None:
+            self.publisher.on_push_begin()  # card files up to date for checkpoint pushes; pushes the generated data
         return control
 
     def summary(self) -> dict[str, Any]:
