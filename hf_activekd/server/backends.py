@@ -375,7 +375,9 @@ class TransformersBackend:
     and cached, when outlines imports. Without constraints the 135M default model essentially never writes the
     requested JSON; with them every output is valid apart from truncation at ``max_new_tokens``. Every answer is
     still validated with jsonschema, and an invalid one (truncated, or produced without outlines) is retried with
-    another seed, up to ``max_tries`` times; the last attempt is returned as is (the client repairs or retries).
+    another seed (sampling at temperature 0.7 when the request asked for greedy decoding), up to ``max_tries`` times;
+    the last attempt is returned as is (the client repairs or retries). JSON whitespace is restricted to single
+    spaces: left free, small models spend the token budget on newlines.
     Without outlines the backend falls back to plain sampling plus validate-and-retry, which is far weaker.
 
     Args:
@@ -467,16 +469,20 @@ class TransformersBackend:
             if self._outlines_model is None:
                 self._outlines_model = outlines.from_transformers(self._model, self._tokenizer)
             start = time.perf_counter()
-            generator = outlines.Generator(self._outlines_model, outlines.types.JsonSchema(key))
+            # Compact whitespace: left free, small models fill the budget with newlines and never close the JSON.
+            output_type = outlines.types.JsonSchema(key, whitespace_pattern=r"[ ]?")
+            generator = outlines.Generator(self._outlines_model, output_type)
             logger.info(f"Compiled a JSON-schema grammar in {time.perf_counter() - start:.1f}s.")
             self._generators[key] = generator
         return generator
 
-    def _sample(self, prompt: str, request: BackendRequest, seed: int, constrained: bool) -> str:
+    def _sample(self, prompt: str, request: BackendRequest, seed: int, constrained: bool, retry: bool = False) -> str:
         import torch
 
         max_new_tokens = int(request.max_new_tokens or self.default_max_new_tokens)
         temperature = request.temperature
+        if retry and not temperature:
+            temperature = 0.7  # greedy decoding would repeat the same invalid answer
         sampling: dict[str, Any] = {"max_new_tokens": max_new_tokens}
         if temperature is not None and temperature > 0:
             sampling.update(do_sample=True, temperature=float(temperature))
@@ -501,7 +507,7 @@ class TransformersBackend:
             text = ""
             for attempt in range(self.max_tries):
                 seed = (request.seed or 0) + 7919 * attempt
-                text = self._sample(prompt, request, seed, constrained=self.constrained)
+                text = self._sample(prompt, request, seed, constrained=self.constrained, retry=attempt > 0)
                 try:
                     jsonschema.validate(json.loads(text), request.schema)
                     return text
