@@ -52,6 +52,8 @@ class Repo:
 
 @dataclass
 class RecordedRequest:
+    """One request as received (header names lower-cased)."""
+
     method: str
     path: str
     headers: dict[str, str]
@@ -230,7 +232,8 @@ class _Handler(BaseHTTPRequestHandler):
         path, query = unquote(split.path), parse_qs(split.query)
         body = self._body() if self.command in ("POST", "PUT") else b""
         with self.hub.lock:
-            self.hub.requests.append(RecordedRequest(self.command, self.path, dict(self.headers.items()), body))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            self.hub.requests.append(RecordedRequest(self.command, self.path, headers, body))
         if not self._authorized(path):
             return self._send(401, {"error": "Invalid credentials"}, {"X-Error-Code": "Unauthorized"})
         try:
