@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -283,6 +284,14 @@ class _Handler(BaseHTTPRequestHandler):
     teacher_server: TeacherServer
     protocol_version = "HTTP/1.1"
     server_version = "hf-activekd-teacher"
+
+    def setup(self) -> None:
+        super().setup()
+        # Without TCP_NODELAY, a reply written as headers then body waits for the client's delayed ACK (~40 ms).
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
         # The request line only: headers (and thus tokens) are never logged.
