@@ -721,6 +721,11 @@ def merge_model_card(existing: ModelCard | None, ours: ModelCard, inputs: CardIn
         text = text.replace("## Model description", block + "\n\n## Model description", 1)
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
+    if not inputs.base_model:  # the Trainer's wording for a model with an empty name_or_path
+        text = re.sub(
+            r"This model is a fine-tuned version of \[\]\([^)]*\)", "This model was trained from scratch", text
+        )
+    text = text.replace(" on the None dataset.", " on an unknown dataset.")
     existing.data = model_card_data(inputs, existing.data)
     existing.text = text
     return existing
@@ -755,10 +760,19 @@ def generated_dataset(rows: Sequence[Mapping[str, Any]], label_names: Sequence[s
 
 
 def build_dataset_card(
-    inputs: CardInputs, existing: DatasetCardData | None = None, secrets: Sequence[str] = ()
+    inputs: CardInputs,
+    existing: DatasetCardData | None = None,
+    secrets: Sequence[str] = (),
+    data_files: str = "data/train-*",
 ) -> DatasetCard:
-    """The dataset card of the generated data (``annotations_creators: machine-generated``, counts, model link)."""
+    """The dataset card of the generated data (``annotations_creators: machine-generated``, counts, model link).
+
+    ``existing`` is the card ``Dataset.push_to_hub`` wrote (its ``configs`` and ``dataset_info`` are kept); without
+    it, ``configs`` points at ``data_files``.
+    """
     data = existing if existing is not None else DatasetCardData()
+    if not getattr(data, "configs", None):
+        data.configs = [{"config_name": "default", "data_files": [{"split": "train", "path": data_files}]}]
     data.annotations_creators = ["machine-generated"]
     data.language_creators = ["machine-generated"]
     data.source_datasets = list(inputs.source_datasets) or None
@@ -808,7 +822,9 @@ def build_dataset_card(
         round_table=_table(["Round", "Step", "Requested", "Accepted", "Dropped", "Requested because"], round_rows)
         if round_rows
         else "_No round._",
-        repo_id=inputs.dataset_repo_id,
+        load_snippet=f'load_dataset("{inputs.dataset_repo_id}", split="train")'
+        if inputs.dataset_published
+        else f'load_dataset("json", data_files="{GENERATED_FILE}", split="train")',
         simulation_note=note,
     )
     return DatasetCard(redact(str(card), secrets))
@@ -1065,7 +1081,8 @@ class ActiveKDPublisher:
         lines = [json.dumps({c: row.get(c) for c in DATASET_COLUMNS}, ensure_ascii=False) for row in inputs.rows]
         data_path.write_text(redact("\n".join(lines) + ("\n" if lines else ""), secrets), encoding="utf-8")
         card_path = folder / DATASET_CARD_FILE
-        card_path.write_text(str(build_dataset_card(inputs, secrets=secrets)), encoding="utf-8")
+        card = build_dataset_card(inputs, secrets=secrets, data_files=GENERATED_FILE)
+        card_path.write_text(str(card), encoding="utf-8")
         return data_path, card_path
 
     def write_all(self, model_name: str | None = None) -> CardInputs:
