@@ -390,3 +390,24 @@ def test_latency_is_measured_on_the_eval_data(trained):
     assert latency is not None and latency["ms_per_sample"] > 0
     assert latency["batch_size"] == trainer.args.per_device_eval_batch_size and latency["device"] == "cpu"
     assert latency["samples"] == len(trainer.eval_dataset) - trainer.args.per_device_eval_batch_size
+
+
+def test_card_of_an_http_teacher_names_its_host_and_never_its_token(make_trainer, teacher_server, preprocess):
+    from hf_activekd import TGITeacher
+
+    teacher = TGITeacher(teacher_server.url, token=SECRET)
+    trainer = make_trainer(max_steps=10)
+    callback = ActiveKDCallback(
+        trainer, teacher, ActiveKDConfig(samples_per_round=4, samples_per_request=2, patience=0), preprocess=preprocess
+    )
+    trainer.add_callback(callback)
+    trainer.train()
+    out = Path(trainer.args.output_dir)
+    text = (out / "README.md").read_text()
+    host = teacher_server.url.split("://", 1)[1].rstrip("/")
+    assert "(TGITeacher, served at" in text and host in text
+    assert "simulation" not in text
+    assert re.search(r"\*\*Ratio \(teacher / student time per sample\):\*\* \*\*[\d.,e+]+x\*\*", text)
+    assert callback.rounds[0]["tokens_in"] > 0 and f"| {callback.rounds[0]['tokens_in']} |" in text
+    for name, content in all_files_bytes(out).items():
+        assert SECRET.encode() not in content, name
