@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     ctx = mp.get_context("spawn")
     queue, stop = ctx.Queue(), ctx.Event()
     process = ctx.Process(target=_serve, args=(args.latency, queue, stop), daemon=True)
@@ -179,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(),
+            "load_average_1_5_15_min_before": load_before,
+            "load_average_1_5_15_min_after": os.getloadavg() if hasattr(os, "getloadavg") else None,
+            "note": "the machine is shared: other processes running at the same time slow both client and server",
             "python": sys.version.split()[0],
             "versions": versions(),
         },

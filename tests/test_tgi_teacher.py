@@ -496,3 +496,27 @@ def test_prompt_and_url_helpers():
     prompt = messages_to_prompt([{"role": "system", "content": "S"}, {"role": "user", "content": "U"}])
     assert prompt == "System: S\n\nUser: U\n\nAssistant:"
     assert strip_url("https://u:p@host:8080/path/?token=1#f") == "https://host:8080/path"
+
+
+def test_retry_after_parsing_and_limits(serve):
+    from email.utils import formatdate
+
+    from hf_activekd.teachers.tgi import _retry_after
+
+    class Reply:
+        def __init__(self, value):
+            self.headers = {"retry-after": value} if value is not None else {}
+
+    assert _retry_after(Reply("3")) == 3.0
+    assert _retry_after(Reply("0.5")) == 0.5
+    assert _retry_after(Reply(None)) is None
+    assert _retry_after(Reply("soon")) is None
+    in_two_seconds = _retry_after(Reply(formatdate(time.time() + 2, usegmt=True)))
+    assert in_two_seconds is not None and 0.0 <= in_two_seconds <= 2.5
+    # A server asking to come back much later than the backoff allows: the request fails now, with the reason.
+    server = serve(ScriptedBackend.sequence([Fault(status=429, retry_after=3600)]))
+    start = time.perf_counter()
+    [response] = fast_teacher(server.url).generate(make_requests(1), progress=False)
+    assert time.perf_counter() - start < 2.0
+    assert response.error is not None and "retry after 3600s" in response.error
+    assert response.faults == {"http_429": 1}
