@@ -72,6 +72,14 @@ def escape_markdown_cell(text: Any, max_chars: int = 120) -> str:
     return text
 
 
+def code_span(text: Any, max_chars: int = 200) -> str:
+    """``text`` as an inline code span: one line, shortened, without backticks or pipes (escapes do not work there)."""
+    text = " ".join(str(text).split()).replace("`", "'").replace("|", "/")
+    if len(text) > max_chars:
+        text = text[: max_chars - 1].rstrip() + "…"
+    return f"`{text}`"
+
+
 def strip_url_credentials(url: str) -> str:
     """``https://user:pass@host:8080/path?token=x`` becomes ``https://host:8080/path`` (no user info, query or
     fragment)."""
@@ -354,9 +362,9 @@ class CardInputs:
         info = public_description(self.teacher)
         name = info.get("model") or info.get("model_id") or info.get("name") or "teacher"
         where = info.get("host") or info.get("endpoint") or info.get("base_url") or info.get("url")
-        text = f"`{escape_markdown_cell(name, 200)}` ({info.get('type', 'Teacher')}"
+        text = f"{code_span(name)} ({escape_markdown_cell(info.get('type', 'Teacher'), 60)}"
         if where and where != name:
-            text += f", served at `{escape_markdown_cell(where, 200)}`"
+            text += f", served at {code_span(where)}"
         text += ")"
         if self.is_simulation:
             text += ", a **simulation** (real held-back examples, no LLM)"
@@ -534,9 +542,9 @@ def teacher_section(inputs: CardInputs) -> str:
     info = public_description(inputs.teacher)
     lines = [f"- **Teacher:** {inputs.teacher_text}"]
     for key, value in info.items():
-        if key in ("name", "type", "simulation") or isinstance(value, (dict, list)):
+        if key in ("name", "type", "simulation") or value is None or isinstance(value, (dict, list)):
             continue
-        lines.append(f"- `{escape_markdown_cell(key, 60)}`: {escape_markdown_cell(value, 200)}")
+        lines.append(f"- {code_span(key, 60)}: {escape_markdown_cell(value, 200)}")
     if inputs.is_simulation:
         lines.append(
             "- This run used a **simulation** teacher: it answers requests with real, held-back examples of the "
@@ -547,7 +555,7 @@ def teacher_section(inputs: CardInputs) -> str:
 
 def config_table(inputs: CardInputs) -> str:
     rows = [
-        [f"`{k}`", escape_markdown_cell(v, 100)]
+        [code_span(k, 60), escape_markdown_cell(v, 100)]
         for k, v in inputs.config.items()
         if k not in _CONFIG_SKIP and (v is None or isinstance(v, (str, int, float, bool)))
     ]
