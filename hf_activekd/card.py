@@ -266,21 +266,19 @@ def measure_student_latency(
 # ---------------------------------------------------------------------------------------------------- plot
 def plot_rounds(rounds: Sequence[Mapping[str, Any]], path: str | os.PathLike, best_round: int | None = None) -> Path:
     """Save a PNG of accuracy and macro-F1 by round (top) and samples requested / accepted per round (bottom)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     x = [r["round"] for r in rounds]
-    fig = Figure(figsize=(7, 5.5), dpi=100)
+    fig = Figure(figsize=(7, 5.5), dpi=100)  # no pyplot: the user's backend and figures are left alone
+    FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True)
     top.plot(x, [r["accuracy"] for r in rounds], marker="o", label="accuracy")
     top.plot(x, [r["macro_f1"] for r in rounds], marker="s", label="macro-F1")
     if best_round is not None and any(r["round"] == best_round for r in rounds):
-        best = next(r for r in rounds if r["round"] == best_round)
-        top.scatter([best_round], [best["metric_value"]], s=180, marker="*", color="gold", zorder=5, label="best")
+        top.axvline(best_round, color="goldenrod", linestyle="--", label=f"best round ({best_round})")
     top.set_ylabel("validation")
     top.set_title("Active distillation rounds")
     top.grid(alpha=0.3)
