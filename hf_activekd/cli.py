@@ -12,7 +12,7 @@ hf-activekd serve-teacher --port 8080
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field, fields
@@ -455,6 +455,18 @@ def _make_round_printer(callback):
     return RoundPrinter()
 
 
+def _quiet_progress(trainer) -> None:
+    """Keep the Trainer's progress bars but not its raw metric dictionaries (the round lines say it better)."""
+    from transformers.trainer_callback import ProgressCallback
+
+    class QuietProgressCallback(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            return control
+
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(QuietProgressCallback())
+
+
 def _write(line: str) -> None:
     try:
         from tqdm.auto import tqdm
@@ -480,46 +492,6 @@ def summary_table(rounds: list[dict[str, Any]]) -> str:
         )
     lines.append("(* best so far; the best checkpoint is the one kept)")
     return "\n".join(lines)
-
-
-def plot_rounds(rounds: list[dict[str, Any]], path: str | os.PathLike) -> Path | None:
-    """Validation macro-F1 and accuracy by round, with the accepted samples as bars; returns the path."""
-    if not rounds:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    x = [r["round"] for r in rounds]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(x, [r["macro_f1"] for r in rounds], marker="o", label="val macro-F1")
-    ax.plot(x, [r["accuracy"] for r in rounds], marker="s", label="val accuracy")
-    ax.set_xlabel("round")
-    ax.set_ylabel("score")
-    ax.set_ylim(0, 1.02)
-    ax2 = ax.twinx()
-    ax2.bar(x, [r["accepted"] for r in rounds], alpha=0.25, color="gray", label="accepted samples")
-    ax2.set_ylabel("accepted samples")
-    ax.legend(loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
-def _export_generated(callback, output_dir: Path) -> Path | None:
-    runner = callback.runner
-    if runner is None:
-        return None
-    rows = runner.pool.rows()
-    path = output_dir / "generated_data.jsonl"
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return path
 
 
 # ---------------------------------------------------------------------- distill
@@ -596,6 +568,7 @@ def distill(args: DistillArguments, config: ActiveKDConfig) -> dict[str, Any]:
             raise CLIError(str(exc)) from None
         trainer.add_callback(callback)
         trainer.add_callback(_make_round_printer(callback))
+        _quiet_progress(trainer)
         try:
             trainer.train()
         except TeacherUnavailableError as exc:
@@ -605,11 +578,17 @@ def distill(args: DistillArguments, config: ActiveKDConfig) -> dict[str, Any]:
             embedded.stop()
     trainer.save_model(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))
+    for checkpoint in output_dir.glob("checkpoint-*"):  # the best one is loaded and saved above
+        shutil.rmtree(checkpoint, ignore_errors=True)
     test_metrics = None
     if "test" in tokenized:
         test_metrics = trainer.evaluate(tokenized["test"], metric_key_prefix="test")
-    generated = _export_generated(callback, output_dir)
-    plot_path = plot_rounds(callback.rounds, output_dir / "rounds.png")
+    from .card import GENERATED_FILE, PLOT_FILE
+
+    generated = callback.output_dir / GENERATED_FILE
+    generated = generated if generated.exists() else None
+    plot_path = output_dir / PLOT_FILE
+    plot_path = plot_path if plot_path.exists() else None
     summary = callback.summary()
     summary.update(
         {
