@@ -309,9 +309,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
-            self.end_headers()
-            if body and self.command != "HEAD":
-                self.wfile.write(body)
+            payload = body if self.command != "HEAD" else b""
+            buffer = getattr(self, "_headers_buffer", None)
+            if isinstance(buffer, list):  # headers and body in one send
+                buffer.append(b"\r\n" + payload)
+                self.flush_headers()
+            else:  # pragma: no cover - other http.server implementations
+                self.end_headers()
+                if payload:
+                    self.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. its timeout)
             self.close_connection = True
 
