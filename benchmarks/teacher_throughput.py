@@ -67,9 +67,9 @@ def run_round(url: str, n: int, concurrency: int, round_name: str) -> dict:
 
     teacher = TGITeacher(url, max_concurrency=concurrency, timeout_s=30.0)
     requests = make_requests(n, round_name)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     responses = teacher.generate(requests, progress=False)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     failed = sum(r.error is not None for r in responses)
     faults: dict[str, int] = {}
     for r in responses:
@@ -79,6 +79,7 @@ def run_round(url: str, n: int, concurrency: int, round_name: str) -> dict:
         "n": n,
         "concurrency": concurrency,
         "seconds": elapsed,
+        "client_cpu_s": cpu,
         "failed": failed,
         "faults": faults,
         "samples": sum(len(r.samples) for r in responses),
@@ -160,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             "ratio_bound_over_achieved_median": bound / median,
             "ratio_bound_over_achieved_best": bound / min(times),
             "requests_per_s_median": args.n / median,
+            "client_cpu_s": [r["client_cpu_s"] for r in rounds],
             "failed": sum(r["failed"] for r in rounds),
             "faults": [r["faults"] for r in rounds],
         },
