@@ -12,7 +12,7 @@ import os
 import jsonschema
 import pytest
 
-from hf_activekd.server import TeacherServer, TransformersBackend
+from hf_activekd.server import BackendRequest, TeacherServer, TransformersBackend
 from hf_activekd.teachers import TeacherRequest, TGITeacher, samples_schema
 
 pytestmark = pytest.mark.slow
@@ -66,7 +66,10 @@ def test_smollm2_answers_a_real_chat_request_that_validates(smollm2_server):
     [response] = teacher.generate([request], progress=False)
     assert response.error is None, response.error
     assert response.samples and all(s.label == label for s in response.samples)
-    assert response.completion_tokens > 0 and response.prompt_tokens > 0
+    assert response.completion_tokens > 0
+    # Token counts come from the model's own tokenizer, over the chat-templated prompt.
+    templated = backend._prompt(BackendRequest(messages=request.messages))
+    assert response.prompt_tokens == backend.count_tokens(templated)
     # The raw answer of the real model validates against the request's schema.
     assert smollm2_server.stats["generations"] >= 1
     assert backend.decoding in ("outlines", "validate-and-retry")

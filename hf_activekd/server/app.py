@@ -12,8 +12,9 @@ Routes (the parts of TGI's and OpenAI's protocols that ``huggingface_hub.Inferen
   answers in server-sent events ending with ``data: [DONE]``.
 - ``GET /info`` (model id and server limits), ``GET /health`` (200 when up), ``GET /v1/models``.
 
-Tokens in ``usage`` and ``details`` come from the backend's ``count_tokens`` where it has one (the real model), else
-from an estimate (one token per 4 characters). Request headers (the client's token) are never logged or stored.
+Tokens in ``usage`` and ``details`` are those the backend recorded on the request (``BackendRequest.prompt_tokens``
+and ``completion_tokens``: the real model counts its own), else its ``count_tokens`` where it has one, else an
+estimate (one token per 4 characters). Request headers (the client's token) are never logged or stored.
 
 Run it from Python (:class:`TeacherServer`) or from the command line (:func:`serve_main`, hooked as
 ``hf-activekd serve-teacher``).
@@ -441,8 +442,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_fault(result)
             return
         server = self.teacher_server
-        generated = server.count_tokens(result)
-        prompt_tokens = server.count_tokens(inputs)
+        generated = request.completion_tokens if request.completion_tokens is not None else server.count_tokens(result)
+        prompt_tokens = request.prompt_tokens if request.prompt_tokens is not None else server.count_tokens(inputs)
         finish = "length" if request.max_new_tokens and generated >= int(request.max_new_tokens) else "eos_token"
         details = {
             "finish_reason": finish,
@@ -507,8 +508,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_fault(result)
             return
         server = self.teacher_server
-        prompt_tokens = server.count_tokens(request.text)
-        completion_tokens = server.count_tokens(result)
+        prompt_tokens = (
+            request.prompt_tokens if request.prompt_tokens is not None else server.count_tokens(request.text)
+        )
+        completion_tokens = (
+            request.completion_tokens if request.completion_tokens is not None else server.count_tokens(result)
+        )
         finish = "length" if request.max_new_tokens and completion_tokens >= int(request.max_new_tokens) else "stop"
         created = int(time.time())
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"

@@ -1,9 +1,10 @@
 """Backends of the embedded teacher server: what actually writes the answer to a request.
 
 A backend is any object with a ``generate(request: BackendRequest) -> str | Fault`` method (and, optionally, a
-``model_id`` attribute and a ``count_tokens(text) -> int`` method). The server turns the HTTP request (TGI ``/`` or
-``/generate``, or OpenAI ``/v1/chat/completions``) into a :class:`BackendRequest`, calls the backend from the request's
-handler thread, and turns the string it returns into the protocol's reply. Returning a :class:`Fault` makes the server
+``model_id`` attribute, and a ``count_tokens(text) -> int`` method or token counts recorded on the request). The
+server turns the HTTP request (TGI ``/`` or ``/generate``, or OpenAI ``/v1/chat/completions``) into a
+:class:`BackendRequest`, calls the backend from the request's handler thread, and turns the string it returns into the
+protocol's reply. Returning a :class:`Fault` makes the server
 misbehave on purpose (HTTP error, delay, then a normal or a broken answer): that is how the tests inject faults.
 
 Three backends ship:
@@ -59,6 +60,10 @@ class BackendRequest:
             The HTTP route the request came from (``"/v1/chat/completions"``, ``"/generate"``, ``"/"``).
         index (`int`, defaults to 0):
             Arrival order of the request at the server (0-based), over the server's lifetime.
+        prompt_tokens (`int`, *optional*):
+            Set by a backend that counts tokens itself (the real model): reported in ``usage``.
+        completion_tokens (`int`, *optional*):
+            Likewise, for the answer (all attempts of a validate-and-retry backend included).
     """
 
     messages: list[dict[str, Any]] | None = None
@@ -69,6 +74,8 @@ class BackendRequest:
     seed: int | None = None
     route: str = ""
     index: int = 0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
 
     @property
     def text(self) -> str:
@@ -448,9 +455,14 @@ class TransformersBackend:
                 f"Embedded teacher {self.model_id} loaded in {time.perf_counter() - start:.1f}s ({self.decoding})."
             )
 
-    def count_tokens(self, text: str) -> int:
-        self.load()
+    def _count(self, text: str) -> int:
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` (waits for a running generation: the tokenizer is not safe across threads)."""
+        self.load()
+        with self._lock:
+            return self._count(text)
 
     def _prompt(self, request: BackendRequest) -> str:
         if request.messages is not None:
@@ -500,14 +512,19 @@ class TransformersBackend:
         self.load()
         with self._lock:
             prompt = self._prompt(request)
+            request.prompt_tokens = self._count(prompt)
+            request.completion_tokens = 0
             if request.schema is None:
-                return self._sample(prompt, request, request.seed or 0, constrained=False)
+                text = self._sample(prompt, request, request.seed or 0, constrained=False)
+                request.completion_tokens = self._count(text)
+                return text
             import jsonschema
 
             text = ""
             for attempt in range(self.max_tries):
                 seed = (request.seed or 0) + 7919 * attempt
                 text = self._sample(prompt, request, seed, constrained=self.constrained, retry=attempt > 0)
+                request.completion_tokens += self._count(text)
                 try:
                     jsonschema.validate(json.loads(text), request.schema)
                     return text
