@@ -520,3 +520,17 @@ def test_retry_after_parsing_and_limits(serve):
     assert time.perf_counter() - start < 2.0
     assert response.error is not None and "retry after 3600s" in response.error
     assert response.faults == {"http_429": 1}
+
+
+def test_cache_follows_the_teacher_name_across_ports(serve, tmp_path):
+    first, second = serve(), serve()
+    requests = make_requests(2)
+    fast_teacher(first.url, cache_dir=str(tmp_path), name="smollm2 (embedded)").generate(requests, progress=False)
+    replay = fast_teacher(second.url, cache_dir=str(tmp_path), name="smollm2 (embedded)").generate(
+        requests, progress=False
+    )
+    assert all(r.cached for r in replay) and second.stats["generations"] == 0
+    # Without a name, another endpoint is another teacher.
+    fast_teacher(first.url, cache_dir=str(tmp_path / "b")).generate(requests, progress=False)
+    fresh = fast_teacher(second.url, cache_dir=str(tmp_path / "b")).generate(requests, progress=False)
+    assert not any(r.cached for r in fresh) and second.stats["generations"] == 2

@@ -221,7 +221,9 @@ class TGITeacher(Teacher):
         max_cost (`float`, *optional*):
             Lifetime budget of cost (needs prices).
         cache_dir (`str`, *optional*):
-            Folder of the disk cache of answers; no cache when `None`.
+            Folder of the disk cache of answers; no cache when `None`. Entries are keyed by the teacher's identity
+            (``name`` when given, else the model id or the endpoint) and the request's fingerprint: give a local
+            server that changes port between runs a ``name`` to keep its cache.
         use_chat (`bool`, *optional*):
             `True`: chat route only; `False`: ``text_generation`` only; `None` (default): chat, falling back to
             ``text_generation`` when the server has no chat route.
@@ -285,6 +287,7 @@ class TGITeacher(Teacher):
         self.is_url = model_or_url.startswith(("http://", "https://"))
         self.endpoint = strip_url(model_or_url) if self.is_url else None
         self.model_id = None if self.is_url else model_or_url
+        self._explicit_name = name
         if name is None:
             name = (urlsplit(self.endpoint).netloc or self.endpoint) if self.is_url else model_or_url
         self.name = name
@@ -451,7 +454,9 @@ class TGITeacher(Teacher):
             await client.close()
 
     def _cache_key(self, request: TeacherRequest) -> str:
-        model = self.endpoint or self.model_id or ""
+        # The teacher's identity: its explicit name (stable even when a local server changes port between runs),
+        # else the model id, else the endpoint without credentials.
+        model = self._explicit_name or self.model_id or self.endpoint or ""
         if self.evokd:
             model += "#evokd"
         if self.max_new_tokens is not None or self.temperature is not None:
