@@ -1,0 +1,19 @@
+# README command 1: `make demo` (install + distil BBC News with the embedded SmolLM2 teacher, CPU, < 15 minutes).
+# README command 2: `make test` (the test suite, fast configuration).
+PYTHON ?= python
+
+.PHONY: demo test benchmark lint
+
+demo:
+	bash scripts/demo.sh
+
+test:
+	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "torch==2.13.0"
+	$(PYTHON) -m pip install -e ".[dev,peft,demo]"
+	$(PYTHON) -m pytest -q -p no:cacheprovider
+
+benchmark:
+	$(PYTHON) benchmarks/policy.py
+
+lint:
+	ruff check hf_activekd tests examples benchmarks
