@@ -1,0 +1,236 @@
+"""The ``hf-activekd`` command line: argument parsing, config files, the distill run end to end on a tiny student, the
+embedded teacher's life cycle, and clear errors (exit status 2, one message, no traceback)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import socket
+
+import pytest
+
+from hf_activekd import cli
+from hf_activekd.cli import CLIError, parse_distill_args
+from testing_utils import LABELS, make_model, make_texts, make_tokenizer
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("student")
+    make_tokenizer(folder)
+    make_model().save_pretrained(folder)
+    return str(folder)
+
+
+def _write_csv(path, n_per_class, seed, text="sentence", label="topic"):
+    texts, labels = make_texts(n_per_class, seed=seed)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow([text, label])
+        for t, y in zip(texts, labels):
+            writer.writerow([t, LABELS[y]])
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def data_csv(tmp_path_factory):
+    return _write_csv(tmp_path_factory.mktemp("data") / "data.csv", 30, seed=1)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+COLS = ["--data-file", "{data}", "--text-column", "sentence", "--label-column", "topic"]
+FAST = ["--eval-steps", "3", "--learning-rate", "3e-3", "--per-device-train-batch-size", "8", "--max-rounds", "2"]
+
+
+def test_parse_flags_and_config_files(tmp_path):
+    args, config = parse_distill_args(["--data-file", "d.csv", "--seed-per-class", "4", "--samples_per_round", "12"])
+    assert (args.data_file, args.seed_per_class, config.samples_per_round) == ("d.csv", 4, 12)
+    assert args.student is None and not args.lora and config.allocation == "guided"
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text(
+        "data_file: x.csv\nsamples-per-round: 7\nallocation: uniform\nlora: true\nlabel_column: cat\n"
+    )
+    args, config = parse_distill_args(["--config", str(yaml_file), "--samples-per-round", "9"])
+    assert args.data_file == "x.csv" and args.lora and config.allocation == "uniform"
+    assert config.samples_per_round == 9  # the flag overrides the file
+    assert config.label_column == "cat"
+    json_file = tmp_path / "c.json"
+    json_file.write_text(json.dumps({"train_file": "t.jsonl", "validation_file": "v.jsonl", "max_rounds": 3}))
+    args, config = parse_distill_args([f"--config={json_file}"])
+    assert (args.train_file, args.validation_file, config.max_rounds) == ("t.jsonl", "v.jsonl", 3)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("samples_per_rounds: 3\n")
+    with pytest.raises(CLIError, match=r"Unknown option\(s\) in .*samples_per_rounds"):
+        parse_distill_args(["--config", str(bad)])
+    with pytest.raises(CLIError, match="samples_per_round must be >= 1"):
+        parse_distill_args(["--samples-per-round", "0"])
+
+
+def test_main_usage_and_serve_teacher_delegation(monkeypatch, capsys):
+    assert cli.main(["--help"]) == 0
+    assert "distill" in capsys.readouterr().out
+    assert cli.main(["nope"]) == 2
+    assert "unknown command" in capsys.readouterr().err
+    seen = {}
+
+    def fake_serve_main(argv):
+        seen["argv"] = argv
+        return 0
+
+    import hf_activekd.server.app
+
+    monkeypatch.setattr(hf_activekd.server.app, "serve_main", fake_serve_main)
+    assert cli.main(["serve-teacher", "--port", "0", "--pool", "x.csv"]) == 0
+    assert seen["argv"] == ["--port", "0", "--pool", "x.csv"]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--data-file", "missing.csv"], "Data file not found: missing.csv"),
+        (["--data-file", "{data}"], "has no text column 'text'; its columns are ['sentence', 'topic']"),
+        (
+            [
+                "--data-file",
+                "{data}",
+                "--text-column",
+                "sentence",
+                "--label-column",
+                "topic",
+                "--seed-per-class",
+                "25",
+            ],
+            "Too few examples per class for 25 training + 8 validation examples",
+        ),
+        (
+            [
+                "--data-file",
+                "{data}",
+                "--text-column",
+                "sentence",
+                "--label-column",
+                "topic",
+                "--teacher-url",
+                "{url}",
+            ],
+            "is unreachable",
+        ),
+        (
+            [
+                "--data-file",
+                "{data}",
+                "--text-column",
+                "sentence",
+                "--label-column",
+                "topic",
+                "--simulate-from",
+                "rest",
+                "--student",
+                "{tmp}/no-such-student",
+            ],
+            "Cannot load the student",
+        ),
+        (["--train-file", "{data}", "--data-file", "{data}"], "either --data-file"),
+    ],
+)
+def test_clear_errors(tmp_path, capsys, data_csv, student, extra, message):
+    url = f"http://127.0.0.1:{_free_port()}"
+    argv = [a.format(data=data_csv, url=url, tmp=tmp_path) for a in extra]
+    if "--student" not in argv:
+        argv += ["--student", student]
+    code = cli.main(["distill", *argv, "--output-dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("hf-activekd distill: error:")
+
+
+def test_distill_pool_teacher_end_to_end(tmp_path, capsys, data_csv, student):
+    config = tmp_path / "distill.yaml"
+    config.write_text(f"data_file: {data_csv}\ntext_column: sentence\nlabel_column: topic\nsamples_per_round: 8\n")
+    out = tmp_path / "out"
+    argv = ["distill", "--config", str(config), "--student", student, "--seed-per-class", "4", "--val-per-class", "5"]
+    argv += ["--test-per-class", "5", "--simulate-from", "rest", "--output-dir", str(out), *FAST]
+    assert cli.main(argv) == 0
+    stdout = capsys.readouterr().out
+    assert "round  0 | step     3 | val macro-F1" in stdout and "requested 8, accepted 8" in stdout
+    assert "val macro-F1  val acc requested accepted" in stdout  # the final table
+    assert "Test: macro-F1" in stdout
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "README.md", "activekd_rounds.png"):
+        assert (out / name).is_file(), name
+    assert not list(out.glob("checkpoint-*"))
+    assert (out / "activekd" / "round-0000.jsonl").is_file()
+    generated = (out / "activekd" / "generated.jsonl").read_text().splitlines()
+    assert len(generated) == 16
+    summary = json.loads((out / "distill_summary.json").read_text())
+    assert summary["rounds"] == 3 and summary["accepted"] == 16 and summary["labels"] == sorted(LABELS)
+    assert "test_macro_f1" in summary["test_metrics"]
+    card = (out / "README.md").read_text()
+    assert "pool-simulation" in card
+    # a second run into the same folder needs --overwrite-output-dir
+    assert cli.main(argv) == 2
+    assert "is not empty" in capsys.readouterr().err
+
+
+def test_distill_user_splits_http_teacher_and_lora(tmp_path, capsys, student, teacher_server):
+    pytest.importorskip("peft")
+    train = tmp_path / "train.jsonl"
+    val = tmp_path / "val.jsonl"
+    for path, n, seed in ((train, 4, 2), (val, 5, 3)):
+        texts, labels = make_texts(n, seed=seed)
+        path.write_text("".join(json.dumps({"text": t, "label": LABELS[y]}) + "\n" for t, y in zip(texts, labels)))
+    out = tmp_path / "out"
+    argv = ["distill", "--train-file", str(train), "--validation-file", str(val), "--student", student]
+    argv += ["--teacher-url", teacher_server.url, "--lora", "--lora-r", "4", "--samples-per-round", "4"]
+    argv += ["--output-dir", str(out), *FAST]
+    assert cli.main(argv) == 0
+    stdout = capsys.readouterr().out
+    assert "Data: 4 classes, 16 training, 20 validation examples." in stdout
+    assert (out / "adapter_model.safetensors").is_file() and (out / "README.md").is_file()
+    rows = [json.loads(line) for line in (out / "activekd" / "generated.jsonl").read_text().splitlines()]
+    assert rows and all("activekdmarker" in r["text"] for r in rows)
+    assert teacher_server.backend.calls >= 2
+
+
+def test_embedded_teacher_is_started_and_stopped(tmp_path, capsys, monkeypatch, data_csv, student):
+    import hf_activekd.server
+    from hf_activekd.server import ScriptedBackend
+
+    started = []
+
+    class FakeTransformersBackend(ScriptedBackend):
+        decoding = "scripted"
+
+        def __init__(self, model_path=None):
+            super().__init__(model_id="fake-smollm2")
+            self.model_path = model_path or "fake"
+            started.append(self)
+
+        def load(self):
+            pass
+
+    monkeypatch.setattr(hf_activekd.server, "TransformersBackend", FakeTransformersBackend)
+    stops = []
+    original_stop = cli._EmbeddedTeacher.stop
+
+    def stop(self):
+        stops.append(self.server.url)
+        original_stop(self)
+
+    monkeypatch.setattr(cli._EmbeddedTeacher, "stop", stop)
+    argv = ["distill", "--data-file", data_csv, "--text-column", "sentence", "--label-column", "topic"]
+    argv += ["--student", student, "--seed-per-class", "3", "--val-per-class", "3", "--samples-per-round", "4"]
+    argv += ["--output-dir", str(tmp_path / "out"), *FAST]
+    assert cli.main(argv) == 0
+    stdout = capsys.readouterr().out
+    assert "Embedded teacher served at http://127.0.0.1:" in stdout
+    assert len(started) == 1 and started[0].calls >= 1
+    assert len(stops) == 1
+    with pytest.raises(OSError):  # the server is gone
+        socket.create_connection(("127.0.0.1", int(stops[0].rsplit(":", 1)[1])), timeout=1).close()
