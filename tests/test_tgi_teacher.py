@@ -534,3 +534,20 @@ def test_cache_follows_the_teacher_name_across_ports(serve, tmp_path):
     fast_teacher(first.url, cache_dir=str(tmp_path / "b")).generate(requests, progress=False)
     fresh = fast_teacher(second.url, cache_dir=str(tmp_path / "b")).generate(requests, progress=False)
     assert not any(r.cached for r in fresh) and second.stats["generations"] == 2
+
+
+def test_use_chat_true_never_falls_back(serve):
+    server = serve(chat_route=False)
+    [response] = fast_teacher(server.url, use_chat=True).generate(make_requests(1), progress=False)
+    assert response.error is not None and response.error.startswith("HTTP 404")
+    assert response.faults == {"http_404": 1} and "POST /" not in server.stats["routes"]
+
+
+def test_openai_style_base_url_and_progress_bar(serve, capsys):
+    server = serve()
+    teacher = fast_teacher(f"{server.url}/v1")
+    teacher.check()
+    responses = teacher.generate(make_requests(3), progress=True)
+    assert all(r.error is None for r in responses)
+    assert server.stats["routes"]["POST /v1/chat/completions"] == 3
+    assert "3/3" in capsys.readouterr().err  # the tqdm bar of the round
