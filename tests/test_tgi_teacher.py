@@ -551,3 +551,13 @@ def test_openai_style_base_url_and_progress_bar(serve, capsys):
     assert all(r.error is None for r in responses)
     assert server.stats["routes"]["POST /v1/chat/completions"] == 3
     assert "3/3" in capsys.readouterr().err  # the tqdm bar of the round
+
+
+def test_tgi_error_types_keep_their_status(serve):
+    # On the TGI route, huggingface_hub turns {"error_type": "overloaded"} into OverloadedError: the status and
+    # Retry-After are still found on the HTTP error it wraps.
+    server = serve(ScriptedBackend.sequence([Fault(status=429, retry_after=0.5)]))
+    start = time.perf_counter()
+    [response] = fast_teacher(server.url, use_chat=False).generate(make_requests(1), progress=False)
+    assert response.error is None and response.faults == {"http_429": 1}
+    assert time.perf_counter() - start >= 0.5
