@@ -1,0 +1,80 @@
+"""benchmarks/policy.py in a tiny configuration (tiny student, 4 classes, 2 rounds): the results JSON, the table in it,
+the plot, the budget-to-reach computation, and the clear skip when the data is absent."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from testing_utils import LABELS, make_model, make_texts, make_tokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("policy_benchmark", ROOT / "benchmarks" / "policy.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _csv(path: Path, n_per_class: int, seed: int) -> str:
+    texts, labels = make_texts(n_per_class, seed=seed)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "category"])
+        writer.writerows([t, LABELS[y]] for t, y in zip(texts, labels))
+    return str(path)
+
+
+def test_budget_to_reach(bench):
+    rows = [
+        {"budget": 0, "macro_f1_mean": 0.2},
+        {"budget": 10, "macro_f1_mean": 0.4},
+        {"budget": 20, "macro_f1_mean": 0.5},
+    ]
+    assert bench.budget_to_reach(rows, 0.3) == pytest.approx(5.0)
+    assert bench.budget_to_reach(rows, 0.5) == pytest.approx(20.0)
+    assert bench.budget_to_reach(rows, 0.1) == 0.0
+    assert bench.budget_to_reach(rows, 0.6) is None
+
+
+def test_skips_cleanly_without_data(bench, tmp_path, capsys):
+    assert bench.main(["--train-file", str(tmp_path / "nope.csv"), "--output", str(tmp_path / "r.json")]) == 0
+    assert "Benchmark skipped" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_tiny_run(bench, tmp_path):
+    student = tmp_path / "student"
+    make_tokenizer(student)
+    make_model().save_pretrained(student)
+    output = tmp_path / "results" / "policy.json"
+    argv = ["--train-file", _csv(tmp_path / "train.csv", 25, 1), "--test-file", _csv(tmp_path / "test.csv", 6, 2)]
+    argv += ["--student", str(student), "--num-hidden-layers", "0", "--freeze-embeddings", "0", "--max-length", "16"]
+    argv += ["--seed-per-class", "3", "--val-per-class", "3", "--test-per-class", "5", "--rounds", "2"]
+    argv += ["--samples-per-round", "8", "--steps-per-round", "2", "--batch-size", "8", "--rows-per-batch", "4"]
+    argv += ["--seeds", "0", "--ceiling-epochs", "1", "--learning-rate", "3e-3", "--output", str(output)]
+    assert bench.main(argv) == 0
+    result = json.loads(output.read_text())
+    assert set(result["summary"]) == {"seed_only", "uniform", "guided"}
+    for policy, data in result["summary"].items():
+        assert [r["round"] for r in data["rounds"]] == [0, 1, 2]
+        assert data["seeds"] == [0]
+        budgets = [r["budget"] for r in data["rounds"]]
+        assert budgets == ([0, 0, 0] if policy == "seed_only" else [0, 8, 16])
+    assert len(result["runs"]) == 3
+    assert result["data"]["classes"] == 4 and result["data"]["test_rows"] == 20
+    assert result["ceiling"]["train_examples"] == 100
+    assert result["machine"]["cpu_count"] >= 1
+    assert "uniform" in result["budget_to_reach_uniform_final"]
+    table = result["table_markdown"]
+    guided = result["summary"]["guided"]["rounds"][-1]
+    assert f"{100 * guided['macro_f1_mean']:.1f} ± {100 * guided['macro_f1_std']:.1f}" in table
+    assert output.with_suffix(".png").is_file()
+    assert not output.with_suffix(".partial.json").exists()
