@@ -25,7 +25,8 @@ class ActiveKDDataCollator:
     with the user's ``preprocess`` (once per row), given the label id, restricted to the columns of the batch, and
     either appended to the batch (``mode="append"``) or put in place of its last rows (``mode="replace"``, shapes
     fixed). Every process takes its own share of the rows (``rows[rank::world_size]``), and every dataloader worker a
-    share of that; the newest rows come first, then the whole share cycles in a seeded random order.
+    share of that. The share cycles in a seeded random order; rows of a new round join the rows not yet used in the
+    current pass, so every row is used once before any row is used again.
 
     :class:`~hf_activekd.ActiveKDCallback` installs it on the *training* dataloader only: evaluation and prediction
     batches never contain generated rows. Custom training loops can use it directly:
@@ -131,8 +132,12 @@ class ActiveKDDataCollator:
         mine = self._my_indices(len(rows))
         new = [i for i in mine if i not in self._known]
         if new:
-            random.Random(f"{self.seed}/{self.rank}/new/{len(self._known)}").shuffle(new)
-            self._queue.extendleft(reversed(new))
+            # New rows join the rows not yet used in this pass, in a random order: they reach the next batches at
+            # the rate of their share of the pool. (Putting them first would train on the latest round alone for a
+            # while, which skews the class balance of the batches towards the latest round's allocation.)
+            pending = list(self._queue) + new
+            random.Random(f"{self.seed}/{self.rank}/new/{len(self._known)}").shuffle(pending)
+            self._queue = deque(pending)
             self._known.update(new)
         picked: list[int] = []
         guard = 0
