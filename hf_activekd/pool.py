@@ -11,6 +11,7 @@ import json
 import os
 import re
 import tempfile
+import time
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -118,6 +119,8 @@ class GeneratedPool:
         self.directory = Path(directory)
         self._cache: dict[str, tuple[tuple[int, int], list[dict[str, Any]]]] = {}
         self._signature: tuple = ()
+        self._folder_mtime: int | None = None
+        self._scanned = False
         self._rows: list[dict[str, Any]] = []
 
     def round_path(self, round_index: int) -> Path:
@@ -139,7 +142,21 @@ class GeneratedPool:
         return path
 
     def refresh(self) -> bool:
-        """Re-read changed files. Returns whether the rows changed."""
+        """Re-read changed files. Returns whether the rows changed.
+
+        Round files are only ever created or replaced by a rename (:func:`atomic_write_text`), which changes the
+        folder's mtime: one ``stat`` of the folder tells whether anything can have changed, so polling once per batch
+        costs one system call.
+        """
+        try:
+            folder_mtime = self.directory.stat().st_mtime_ns
+        except FileNotFoundError:
+            folder_mtime = None
+        recent = folder_mtime is not None and time.time_ns() - folder_mtime < 2_000_000_000  # coarse clocks: rescan
+        if self._scanned and folder_mtime == self._folder_mtime and not recent:
+            return False
+        self._scanned = True
+        self._folder_mtime = folder_mtime
         files = self.round_files()
         signature = []
         for _, path in files:
@@ -191,4 +208,5 @@ class GeneratedPool:
                 os.replace(path, target)
                 moved.append(target)
         self._signature = ()
+        self._scanned = False
         return moved
