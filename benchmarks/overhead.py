@@ -5,8 +5,8 @@ the ratio of their median training throughputs is the callback's overhead (goal:
 generated rows in ``replace`` mode, so that batch shapes -- and the model's work per step -- are the same in both
 runs and the ratio measures the callback (rounds, the pool on disk, the collator), not extra rows.
 
-    python benchmarks/overhead.py                       # ~2 minutes on 2 CPU cores
-    python benchmarks/overhead.py --steps 400 --repeats 5
+    python benchmarks/overhead.py                       # ~1 minute on 2 idle CPU cores
+    python benchmarks/overhead.py --steps 800 --repeats 7
 
 Writes ``benchmarks/results/overhead.json``.
 """
@@ -135,14 +135,14 @@ def run_once(with_callback: bool, args: argparse.Namespace, tokenizer, train, va
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--eval-steps", type=int, default=40)
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--eval-steps", type=int, default=80)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--samples-per-round", type=int, default=64)
     parser.add_argument("--rows-per-batch", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "overhead.json"))
     args = parser.parse_args(argv)
 
