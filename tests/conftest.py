@@ -9,9 +9,8 @@ import pytest
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_DISABLED", "true")
 
-from transformers import DataCollatorWithPadding, Trainer, TrainingArguments  # noqa: E402
 
-from testing_utils import LABELS, MARKER, make_dataset, make_model, make_texts, make_tokenizer  # noqa: E402
+from testing_utils import LABELS, MARKER, build_trainer, make_dataset, make_texts, make_tokenizer  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -39,28 +38,13 @@ def make_trainer(tmp_path, tokenizer, datasets_small):
 
     def build(model=None, train=None, eval_dataset="default", output_dir=None, **overrides):
         train_ds, val_ds = datasets_small
-        kwargs = dict(
-            output_dir=str(output_dir or tmp_path / "out"),
-            eval_strategy="steps",
-            eval_steps=5,
-            max_steps=20,
-            per_device_train_batch_size=8,
-            per_device_eval_batch_size=16,
-            learning_rate=1e-2,
-            logging_steps=5,
-            save_strategy="no",
-            report_to=[],
-            use_cpu=True,
-            seed=0,
-            disable_tqdm=True,
-        )
-        kwargs.update(overrides)
-        return Trainer(
-            model=model if model is not None else make_model(),
-            args=TrainingArguments(**kwargs),
-            train_dataset=train if train is not None else train_ds,
+        return build_trainer(
+            tokenizer,
+            output_dir or tmp_path / "out",
+            model=model,
+            train=train if train is not None else train_ds,
             eval_dataset=val_ds if eval_dataset == "default" else eval_dataset,
-            data_collator=DataCollatorWithPadding(tokenizer),
+            **overrides,
         )
 
     return build

@@ -22,7 +22,7 @@ from hf_activekd.card import (
     public_description,
     teacher_latency,
 )
-from testing_utils import LABELS, MARKER, make_dataset, make_model, make_texts
+from testing_utils import LABELS, MARKER, build_trainer, make_texts
 
 SECRET = "hf_dummySECRETdoNotLeak0123456789"
 
@@ -160,35 +160,6 @@ def all_files_bytes(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
-def make_trainer_for(tokenizer, output_dir, **overrides):
-    """The same tiny Trainer as conftest's ``make_trainer``, usable from module-scoped fixtures."""
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
-
-    kwargs = dict(
-        output_dir=str(output_dir),
-        eval_strategy="steps",
-        eval_steps=5,
-        max_steps=20,
-        per_device_train_batch_size=8,
-        per_device_eval_batch_size=16,
-        learning_rate=1e-2,
-        logging_steps=5,
-        save_strategy="no",
-        report_to=[],
-        use_cpu=True,
-        seed=0,
-        disable_tqdm=True,
-    )
-    kwargs.update(overrides)
-    return Trainer(
-        model=make_model(),
-        args=TrainingArguments(**kwargs),
-        train_dataset=make_dataset(tokenizer, 8, seed=1),
-        eval_dataset=make_dataset(tokenizer, 10, seed=2),
-        data_collator=DataCollatorWithPadding(tokenizer),
-    )
-
-
 def make_pool_teacher():
     texts, labels = make_texts(60, seed=7)
     return PoolTeacher([f"{t} {MARKER}" for t in texts], labels, label_names=LABELS, seed=0)
@@ -200,7 +171,7 @@ def trained(tokenizer, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_TOKEN", SECRET)
         out = tmp_path_factory.mktemp("card") / "tiny-student"
-        build = functools.partial(make_trainer_for, tokenizer, out)
+        build = functools.partial(build_trainer, tokenizer, out)
         preprocess = lambda rows: tokenizer(rows["text"], truncation=True)  # noqa: E731
         yield train_tiny(build, make_pool_teacher(), preprocess, hub_model_id="tester/tiny-student")
 

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 import torch
 from datasets import Dataset
-from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    BertTokenizerFast,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainingArguments,
+)
 
 MARKER = "activekdmarker"
 LABELS = ["sports", "politics", "science", "cooking"]
@@ -115,3 +122,31 @@ def require_shared_data(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared data {path} is absent (benchmark data lives in ../shared/data)")
     return path
+
+
+def build_trainer(tokenizer, output_dir, model=None, train=None, eval_dataset="default", **overrides) -> Trainer:
+    """The tiny Trainer of the tests: 4 classes, 8 training and 10 validation examples per class, an evaluation every
+    5 steps, 20 steps, a learning rate the tiny student learns with. ``overrides`` go to `TrainingArguments`."""
+    kwargs = dict(
+        output_dir=str(output_dir),
+        eval_strategy="steps",
+        eval_steps=5,
+        max_steps=20,
+        per_device_train_batch_size=8,
+        per_device_eval_batch_size=16,
+        learning_rate=1e-2,
+        logging_steps=5,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=0,
+        disable_tqdm=True,
+    )
+    kwargs.update(overrides)
+    return Trainer(
+        model=model if model is not None else make_model(),
+        args=TrainingArguments(**kwargs),
+        train_dataset=train if train is not None else make_dataset(tokenizer, 8, seed=1),
+        eval_dataset=make_dataset(tokenizer, 10, seed=2) if eval_dataset == "default" else eval_dataset,
+        data_collator=DataCollatorWithPadding(tokenizer),
+    )
