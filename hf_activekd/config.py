@@ -37,8 +37,8 @@ class ActiveKDConfig:
             Share of the budget split evenly over all classes before the guided split, so that no class starves.
         allocation_power (`float`, *optional*, defaults to `1.0`):
             Exponent applied to ``1 - F1`` in the guided split: higher concentrates the budget on the weakest classes.
-            1.0 did best on the policy benchmark (per-class F1 from a few validation examples is noisy: sharper
-            splits chase the noise).
+            1.0 did best on the development seeds of the policy benchmark (per-class F1 from a few validation
+            examples is noisy: sharper splits chase the noise).
         confusion_requests (`bool`, *optional*, defaults to `True`):
             Target a class's first request at its most frequent confusion (ask for samples of the class that are
             clearly not the class it is mistaken for), with that pair's hard negatives in the prompt.
