@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -19,16 +18,11 @@ from .distributed import MainProcessError, run_on_main_and_broadcast
 from .metrics import MetricsRecorder
 from .rounds import STATE_FILE, RoundRunner
 from .teachers.base import Teacher, TeacherUnavailableError
+from .utils import forward_params
 
 logger = logging.get_logger(__name__)
 
 _LABEL_COLUMNS = ("label", "labels", "label_ids")
-
-
-def _unwrap_model(model):
-    while hasattr(model, "module"):
-        model = model.module
-    return model
 
 
 def _model_config(model):
@@ -36,16 +30,6 @@ def _model_config(model):
     if config is None and hasattr(model, "get_base_model"):
         config = getattr(model.get_base_model(), "config", None)
     return config
-
-
-def _forward_params(model) -> set[str]:
-    model = _unwrap_model(model)
-    if hasattr(model, "get_base_model"):  # peft
-        model = model.get_base_model()
-    try:
-        return set(inspect.signature(model.forward).parameters)
-    except (TypeError, ValueError):
-        return set()
 
 
 class ActiveKDCallback(TrainerCallback):
@@ -219,7 +203,11 @@ class ActiveKDCallback(TrainerCallback):
     def _check_preprocess(self) -> None:
         dataset = self.trainer.train_dataset
         columns = set(getattr(dataset, "column_names", None) or [])
-        needed = (columns & _forward_params(self.trainer.model)) - set(_LABEL_COLUMNS) - {self.config.label_column}
+        needed = (
+            (columns & (forward_params(self.trainer.model) or set()))
+            - set(_LABEL_COLUMNS)
+            - {self.config.label_column}
+        )
         try:
             out = self.preprocess(
                 {self.config.text_column: ["a short probe text", "another one"], self.config.label_column: [0, 1]}

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import html
-import inspect
 import json
 import math
 import os
@@ -32,10 +31,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData
 from transformers.utils import logging
+
+from .utils import forward_params, strip_url_credentials
 
 logger = logging.get_logger(__name__)
 
@@ -80,17 +80,11 @@ def code_span(text: Any, max_chars: int = 200) -> str:
     return f"`{text}`"
 
 
-def strip_url_credentials(url: str) -> str:
-    """``https://user:pass@host:8080/path?token=x`` becomes ``https://host:8080/path`` (no user info, query or
-    fragment)."""
+def _redact_url(url: str) -> str:
     try:
-        parts = urlsplit(url)
+        return strip_url_credentials(url)
     except ValueError:
         return "<url>"
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def known_secrets(extra: Sequence[str | None] = ()) -> list[str]:
@@ -110,7 +104,7 @@ def redact(text: str, secrets: Sequence[str] = ()) -> str:
     for secret in secrets:
         text = text.replace(secret, "<redacted>")
     text = _HF_TOKEN.sub("<redacted>", text)
-    return _URL.sub(lambda m: strip_url_credentials(m.group(0)) if "@" in m.group(0) else m.group(0), text)
+    return _URL.sub(lambda m: _redact_url(m.group(0)) if "@" in m.group(0) else m.group(0), text)
 
 
 def public_description(description: Mapping[str, Any]) -> dict[str, Any]:
@@ -118,7 +112,7 @@ def public_description(description: Mapping[str, Any]) -> dict[str, Any]:
 
     def clean(value: Any) -> Any:
         if isinstance(value, str):
-            return _URL.sub(lambda m: strip_url_credentials(m.group(0)), value)
+            return _URL.sub(lambda m: _redact_url(m.group(0)), value)
         if isinstance(value, Mapping):
             return {k: clean(v) for k, v in value.items() if not _SECRET_KEY.search(str(k))}
         if isinstance(value, (list, tuple)):
@@ -195,18 +189,6 @@ def teacher_latency(rounds: Sequence[Mapping[str, Any]], answers: Mapping[str, M
     }
 
 
-def _forward_columns(model) -> set[str] | None:
-    while hasattr(model, "module"):
-        model = model.module
-    if hasattr(model, "get_base_model"):
-        model = model.get_base_model()
-    try:
-        params = inspect.signature(model.forward).parameters
-    except (TypeError, ValueError):
-        return None
-    return {name for name, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-
-
 def measure_student_latency(
     model, dataset, collate_fn: Callable | None, batch_size: int = 32, max_samples: int = 512
 ) -> dict[str, Any] | None:
@@ -220,7 +202,7 @@ def measure_student_latency(
 
     if dataset is None:
         return None
-    columns = _forward_columns(model)
+    columns = forward_params(model)
     if columns is not None and hasattr(dataset, "column_names"):
         drop = [c for c in dataset.column_names if c not in columns or c in ("labels", "label", "label_ids")]
         dataset = dataset.remove_columns(drop)
@@ -1053,7 +1035,7 @@ class ActiveKDPublisher:
             source_datasets=list(sources),
             training=training,
             weights_note=weights,
-            endpoint=strip_url_credentials(constants.ENDPOINT).rstrip("/"),
+            endpoint=_redact_url(constants.ENDPOINT).rstrip("/"),
             dataset_published=self.push_dataset_enabled,
         )
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import time
 import unicodedata
 from collections import Counter
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .teachers.base import GeneratedSample, TeacherRequest
+from .utils import atomic_write_text
 
 ROUND_FILE = re.compile(r"^round-(\d{4,})\.jsonl$")
 
@@ -30,21 +30,6 @@ def normalize_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", str(text)).lower()
     text = re.sub(r"\s+", " ", text).strip()
     return text.strip(" .,!?;:'\"()[]{}-")
-
-
-def atomic_write_text(path: str | os.PathLike, content: str) -> None:
-    """Write ``content`` to ``path`` through a temporary file and a rename (readers never see a partial file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class RowFilter:

@@ -27,8 +27,9 @@ from .config import ActiveKDConfig
 from .distributed import MainProcessError, process_info, run_on_main_and_broadcast
 from .metrics import EvalReport
 from .policy import plan_requests
-from .pool import GeneratedPool, RowFilter, atomic_write_text
+from .pool import GeneratedPool, RowFilter
 from .teachers.base import Teacher, TeacherResponse
+from .utils import atomic_write_text
 
 logger = logging.get_logger(__name__)
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 from transformers.utils import logging
+
+from ..utils import atomic_write_text
 
 logger = logging.get_logger(__name__)
 
@@ -69,19 +70,7 @@ class ResponseCache:
 
     def put(self, key: str, value: dict[str, Any]) -> None:
         """Store ``value`` (a JSON-serializable dict) under ``key``, atomically."""
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(value, f, ensure_ascii=False)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write_text(self._path(key), json.dumps(value, ensure_ascii=False))
 
     def __contains__(self, key: str) -> bool:
         return self._path(key).exists()

@@ -39,11 +39,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from tqdm.auto import tqdm
 from transformers.utils import logging
 
+from ..utils import strip_url_credentials
 from .base import Teacher, TeacherRequest, TeacherResponse, TeacherUnavailableError, parse_samples
 from .budget import TeacherBudget
 from .cache import ResponseCache
@@ -72,12 +73,8 @@ _BEARER_PATTERN = re.compile(r"(?i)(bearer\s+)\S+")
 
 
 def strip_url(url: str) -> str:
-    """A URL without credentials, query or fragment (safe to print and record)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+    """A URL without credentials, query, fragment or trailing slash (safe to print and record)."""
+    return strip_url_credentials(url).rstrip("/")
 
 
 def messages_to_prompt(messages: list[dict[str, Any]]) -> str:
