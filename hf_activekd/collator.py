@@ -98,6 +98,8 @@ class ActiveKDDataCollator:
         self._encoded: dict[int, dict[str, Any]] = {}
         self._passes = 0
         self._shard: tuple[int, int] | None = None
+        self._mine: list[int] = []  # this process's (and worker's) share of the pool, for ``_indexed`` rows
+        self._indexed = 0
 
     def __getstate__(self):  # worker processes start with a fresh cursor and cache
         state = dict(self.__dict__)
@@ -115,22 +117,27 @@ class ActiveKDDataCollator:
             return 0, 1
         return info.id, info.num_workers
 
-    def _my_indices(self, total: int) -> list[int]:
+    def _my_indices(self, total: int) -> tuple[list[int], bool]:
+        """This process's share of a pool of ``total`` rows, and whether it changed since the last call (it is
+        recomputed only when the pool or the worker changes)."""
         worker, num_workers = self._worker_shard()
         if self._shard != (worker, num_workers):
             self._reset_state()
             self._shard = (worker, num_workers)
-        mine = list(range(self.rank, total, self.world_size))
-        if num_workers > 1 and len(mine) >= num_workers:
-            mine = mine[worker::num_workers]
-        return mine
+        if total != self._indexed:
+            mine = list(range(self.rank, total, self.world_size))
+            if num_workers > 1 and len(mine) >= num_workers:
+                mine = mine[worker::num_workers]
+            self._mine, self._indexed = mine, total
+            return mine, True
+        return self._mine, False
 
     def _next_rows(self, k: int) -> list[tuple[int, dict[str, Any]]]:
         rows = self.pool.rows()
         if not rows or k <= 0:
             return []
-        mine = self._my_indices(len(rows))
-        new = [i for i in mine if i not in self._known]
+        mine, changed = self._my_indices(len(rows))
+        new = [i for i in mine if i not in self._known] if changed else []
         if new:
             # New rows join the rows not yet used in this pass, in a random order: they reach the next batches at
             # the rate of their share of the pool. (Putting them first would train on the latest round alone for a
