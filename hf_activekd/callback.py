@@ -274,6 +274,7 @@ class ActiveKDCallback(TrainerCallback):
             rank=rank,
             world_size=world,
             seed=self.config.seed,
+            truncate=self.config.truncate_generated_rows or mode == "replace",
         )
         loader.collate_fn = self.collator
 
