@@ -122,8 +122,8 @@ class ActiveKDDataCollator:
             raise ValueError(f"mode must be 'append' or 'replace', got {mode!r}")
         if mode == "replace" and not truncate:
             raise ValueError(
-                "mode='replace' keeps batch shapes fixed, so generated rows are always cut to the batch's longest row: "
-                "truncate=False needs mode='append'."
+                "mode='replace' keeps batch shapes fixed, so generated rows are always cut to their batch's "
+                "longest row: truncate=False needs mode='append'."
             )
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"invalid rank {rank} for world_size {world_size}")
