@@ -162,7 +162,7 @@ def all_files_bytes(folder: Path) -> dict[str, bytes]:
 
 def make_pool_teacher():
     texts, labels = make_texts(60, seed=7)
-    return PoolTeacher([f"{t} {MARKER}" for t in texts], labels, label_names=LABELS, seed=0)
+    return PoolTeacher([f"{MARKER} {t}" for t in texts], labels, label_names=LABELS, seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ class RecordingPoolTeacher(PoolTeacher):
 
 def _teacher():
     texts, labels = make_texts(60, seed=7)
-    return RecordingPoolTeacher([f"{t} {MARKER}" for t in texts], labels, label_names=LABELS, seed=0)
+    return RecordingPoolTeacher([f"{MARKER} {t}" for t in texts], labels, label_names=LABELS, seed=0)
 
 
 def test_class_ids_from_preprocess_logits_for_metrics(make_trainer, preprocess):
