@@ -22,7 +22,7 @@ from hf_activekd.card import (
     public_description,
     teacher_latency,
 )
-from testing_utils import LABELS, MARKER, build_trainer, make_texts
+from testing_utils import LABELS, MARKER, build_trainer, make_texts, torch_device
 
 SECRET = "hf_dummySECRETdoNotLeak0123456789"
 
@@ -117,7 +117,7 @@ Up to 3 per round \(shortened\):
 (\| \d+ \| \w+ \| [^\n]+ \| [^\n]+ \|\n)+
 ### Inference latency: student and teacher
 
-- \*\*Student:\*\* [\d.]+ ms per sample, measured on \d+ evaluation samples in batches of 16 on `cpu`\.
+- \*\*Student:\*\* [\d.]+ ms per sample, measured on \d+ evaluation samples in batches of 16 on `(?P<device>[\w:]+)`\.
 - \*\*Teacher:\*\* [\d.]+ ms per accepted sample .*
 - \*\*Ratio \(teacher / student time per sample\):\*\* \*\*[\d.,e+-]+x\*\* \(PGKD reports 130x.*
 - The teacher here is a \*\*simulation\*\* .*\*\*not meaningful\*\*\.
@@ -187,6 +187,7 @@ def test_card_and_data_in_output_dir_without_push(trained):
     match = CARD_PATTERN.fullmatch(text)
     assert match, text
     assert match["name"] == "tiny-student" and match["dataset_repo"] == "tester/tiny-student-activekd-data"
+    assert match["device"].split(":")[0] == torch_device  # "cuda:0" on a GPU
     assert int(match["rounds"]) == len(rounds) and int(match["accepted"]) == len(rows)
     table = match["table"].strip().splitlines()
     assert [int(line.split("|")[2]) for line in table] == [r["global_step"] for r in rounds]
@@ -359,7 +360,8 @@ def test_latency_is_measured_on_the_eval_data(trained):
     trainer, callback = trained
     latency = callback.publisher._measure()
     assert latency is not None and latency["ms_per_sample"] > 0
-    assert latency["batch_size"] == trainer.args.per_device_eval_batch_size and latency["device"] == "cpu"
+    assert latency["batch_size"] == trainer.args.per_device_eval_batch_size
+    assert latency["device"].split(":")[0] == torch_device
     assert latency["samples"] == len(trainer.eval_dataset) - trainer.args.per_device_eval_batch_size
 
 

@@ -87,3 +87,14 @@ def test_report_from_class_ids_has_no_confidences():
     assert report.hard_negatives(5) == [1, 3]  # in dataset order: there is no confidence to rank by
     with pytest.raises(ValueError, match="class ids"):
         build_report(np.array([0, 7]), np.array([0, 1]), ["a", "b", "c"])
+
+
+def test_batched_bf16_evaluation_in_a_trainer(make_trainer, preprocess, pool_teacher):
+    # on a GPU, CUDA (bf16) tensors reach compute_metrics batch by batch: the crash seen on an H200 with 0.1.0
+    trainer = make_trainer(max_steps=5, eval_steps=5, batch_eval_metrics=True, bf16_full_eval=True)
+    callback = ActiveKDCallback(
+        trainer, pool_teacher, ActiveKDConfig(samples_per_round=8, patience=0), preprocess=preprocess
+    )
+    trainer.add_callback(callback)
+    trainer.train()
+    assert callback.rounds[0]["generated"] and 0.0 <= callback.rounds[0]["macro_f1"] <= 1.0
