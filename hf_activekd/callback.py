@@ -227,7 +227,13 @@ class ActiveKDCallback(TrainerCallback):
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         if self.runner is None:
             self.runner = RoundRunner(
-                self.teacher, self.config, self.label_names, self.output_dir, self.train_texts, self.progress
+                self.teacher,
+                self.config,
+                self.label_names,
+                self.output_dir,
+                self.train_texts,
+                self.progress,
+                eval_texts=self.eval_texts or (),
             )
         if state.global_step > 0:
             self._restore(args, state)

@@ -55,6 +55,8 @@ class RoundRunner:
         label_names (`Sequence[str]`): Class names by id.
         output_dir (`str` or `os.PathLike`): Folder of ``round-NNNN.jsonl``, ``rounds.json`` and ``answers.jsonl``.
         train_texts (`Sequence[str]`, *optional*): Training texts; generated duplicates of them are dropped.
+        eval_texts (`Sequence[str]`, *optional*): Every validation text; generated copies and near copies of them are
+            dropped (``eval_text``), whether or not a prompt quoted them. Texts passed to :meth:`run` are added.
         progress (`bool`, defaults to `True`): Show a progress bar over a round's requests.
     """
 
@@ -66,13 +68,17 @@ class RoundRunner:
         output_dir: str | os.PathLike,
         train_texts: Sequence[str] = (),
         progress: bool = True,
+        eval_texts: Sequence[str] = (),
     ):
         self.teacher = teacher
         self.config = config
         self.label_names = list(label_names)
         self.output_dir = Path(output_dir)
         self.pool = GeneratedPool(self.output_dir)
-        self.filter = RowFilter(self.label_names, config.min_chars, config.max_chars, train_texts)
+        self.filter = RowFilter(
+            self.label_names, config.min_chars, config.max_chars, train_texts, eval_texts=eval_texts
+        )
+        self._protected: Sequence[str] | None = None  # the last eval_texts given to run(), already protected
         self.progress = progress
         self.rounds: list[dict[str, Any]] = []
         self.best_metric: float | None = None
@@ -238,6 +244,9 @@ class RoundRunner:
         elif self.generated_rounds >= self.config.max_rounds:
             record["skipped"] = f"max_rounds={self.config.max_rounds} reached"
         else:
+            if eval_texts is not None and eval_texts is not self._protected:
+                self.filter.add_eval_texts(eval_texts)  # every text a prompt may quote
+                self._protected = eval_texts
             try:
                 result = run_on_main_and_broadcast(lambda: self._generate(report, eval_texts, round_index))
             except MainProcessError as exc:

@@ -1,0 +1,133 @@
+"""Generated rows never carry validation text: exact and near copies of eval texts are dropped as ``eval_text``."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+from datasets import Dataset
+
+from hf_activekd import (
+    ActiveKDCallback,
+    ActiveKDConfig,
+    GeneratedSample,
+    RoundRunner,
+    RowFilter,
+    Teacher,
+    TeacherResponse,
+    build_report,
+)
+from testing_utils import LABELS, MARKER, make_texts
+
+QUOTED = re.compile(r'^- "(.+?)"(?: true: (\w+)| \(predicted: \w+\))?', re.MULTILINE)
+
+
+def _long_texts(n_per_class, seed):
+    """Validation texts of about 130 characters (four short topic texts of one class, joined)."""
+    texts, labels = make_texts(4 * n_per_class, seed=seed)
+    by_class = {i: [t for t, y in zip(texts, labels) if y == i] for i in range(len(LABELS))}
+    out = [(", ".join(ts[j : j + 4]) + ".", y) for y, ts in by_class.items() for j in range(0, len(ts), 4)]
+    return [t for t, _ in out], [y for _, y in out]
+
+
+def _near_copies(text):
+    """What an echoing teacher writes: the text itself, in capitals with other punctuation, with one word changed,
+    and wrapped in words of its own."""
+    words = text.split()
+    changed = " ".join(words[:3] + ["senate"] + words[4:])
+    return [text, text.upper().replace(",", ";").rstrip(".") + "!", changed, f"Here is one: {text} Thanks"]
+
+
+class EchoTeacher(Teacher):
+    """Writes back every validation text quoted in the prompt, and near copies of it, under the requested class
+    (earlier generated samples, also quoted, start with the marker word)."""
+
+    name = "echo"
+
+    def __init__(self):
+        self.quoted = []
+
+    def generate(self, requests, progress=True):
+        responses = []
+        for request in requests:
+            content = request.messages[-1]["content"]
+            quoted = [m.group(1) for m in QUOTED.finditer(content) if not m.group(1).startswith(MARKER)]
+            self.quoted += quoted
+            samples = [GeneratedSample(c, request.label) for q in quoted for c in _near_copies(q)]
+            samples.append(GeneratedSample(f"{MARKER} a fresh example for {request.key}", request.label))
+            responses.append(TeacherResponse(key=request.key, samples=samples))
+        return responses
+
+
+def _key(text):
+    return " ".join(re.sub(r"[\W_]+", " ", text.lower()).split())
+
+
+def test_echoed_validation_texts_never_reach_the_round_files(make_trainer, preprocess, tokenizer):
+    texts, labels = _long_texts(4, seed=2)
+    val = Dataset.from_dict({"text": texts, "label": labels})
+    val = val.map(lambda rows: tokenizer(rows["text"], truncation=True), batched=True)
+    trainer = make_trainer(eval_dataset=val, max_steps=10, eval_steps=5)
+    teacher = EchoTeacher()
+    config = ActiveKDConfig(samples_per_round=8, samples_per_request=2, patience=0, num_hard_negatives=4)
+    callback = ActiveKDCallback(trainer, teacher, config, preprocess=preprocess)
+    trainer.add_callback(callback)
+    trainer.train()
+
+    assert teacher.quoted  # prompts did quote validation texts (hard negatives, correct and missed examples)
+    rows = [json.loads(line) for p in Path(callback.output_dir).glob("round-*.jsonl") for line in p.open()]
+    assert rows and all(r["text"].startswith(MARKER) for r in rows)  # only the fresh texts
+    leaked = {_key(t) for t in texts} & {_key(r["text"]) for r in rows}
+    assert not leaked
+    dropped = sum(r["dropped"].get("eval_text", 0) for r in callback.rounds)
+    assert dropped == 4 * len(teacher.quoted)
+
+
+def _report():
+    labels = np.repeat(np.arange(4), 2)
+    return build_report(np.eye(4)[labels] * 2.0, labels, LABELS)
+
+
+class Fixed(Teacher):
+    name = "fixed"
+
+    def __init__(self, texts):
+        self.texts = texts
+
+    def generate(self, requests, progress=True):
+        return [
+            TeacherResponse(key=r.key, samples=[GeneratedSample(t, r.label) for t in self.texts]) for r in requests
+        ]
+
+
+def test_eval_texts_are_known_from_the_start(tmp_path):
+    texts, _ = _long_texts(2, seed=3)
+    other, _ = _long_texts(1, seed=4)
+    echoed = [c for t in texts[:2] + other[:1] for c in _near_copies(t)]
+    fresh = f"{MARKER} a text nobody has seen before today"
+    config = ActiveKDConfig(samples_per_round=1, samples_per_request=1, allocation="uniform")
+    runner = RoundRunner(Fixed([*echoed, fresh]), config, LABELS, tmp_path, eval_texts=texts)
+    # no texts in this round's prompts (e.g. misaligned predictions): the eval set is still known
+    record = runner.run(_report(), eval_texts=None)
+    assert (
+        record["dropped"] == {"eval_text": 8} and record["accepted"] == 5
+    )  # the copies of `other` are not eval texts
+    # texts the user passes for the prompts (not the eval dataset's) are protected as well
+    runner = RoundRunner(Fixed([*echoed, fresh]), config, LABELS, tmp_path / "b", eval_texts=texts)
+    record = runner.run(_report(), eval_texts=other * 2)
+    assert record["dropped"] == {"eval_text": 12} and record["accepted"] == 1
+
+
+def test_row_filter_near_copies_and_unrelated_texts():
+    texts, _ = _long_texts(25, seed=5)  # 100 texts
+    rows = RowFilter(LABELS, eval_texts=texts)
+    for text in texts[:10]:
+        for copy in _near_copies(text):
+            assert rows.check(GeneratedSample(copy, "sports")) == "eval_text", copy
+        fragment = text[: len(text) // 2]  # a copied part of a validation text
+        assert rows.check(GeneratedSample(fragment, "sports")) == "eval_text", fragment
+    fresh, _ = _long_texts(25, seed=6)
+    assert sum(rows.check(GeneratedSample(t, "sports")) is None for t in fresh) == len(fresh)
+    assert rows.check(GeneratedSample("the match today", "sports")) is None  # a short common phrase is not a copy
