@@ -160,6 +160,12 @@ class ActiveKDCallback(TrainerCallback):
             return [str(t) for t in dataset[self.config.text_column]]
         return None
 
+    def _every_eval_text(self) -> list[str]:
+        """The texts generated rows must never copy: ``eval_texts`` and the texts of every eval dataset."""
+        datasets = self.trainer.eval_dataset
+        datasets = datasets.values() if isinstance(datasets, dict) else [datasets]
+        return list(self.eval_texts or []) + [t for d in datasets for t in (self._column(d) or [])]
+
     def _label_column_of(self, dataset) -> str | None:
         names = getattr(dataset, "column_names", None) or []
         for name in (self.config.label_column, *_LABEL_COLUMNS):
@@ -233,7 +239,7 @@ class ActiveKDCallback(TrainerCallback):
                 self.output_dir,
                 self.train_texts,
                 self.progress,
-                eval_texts=self.eval_texts or (),
+                eval_texts=self._every_eval_text(),
             )
         if state.global_step > 0:
             self._restore(args, state)

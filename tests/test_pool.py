@@ -131,3 +131,17 @@ def test_row_filter_near_copies_and_unrelated_texts():
     fresh, _ = _long_texts(25, seed=6)
     assert sum(rows.check(GeneratedSample(t, "sports")) is None for t in fresh) == len(fresh)
     assert rows.check(GeneratedSample("the match today", "sports")) is None  # a short common phrase is not a copy
+
+
+def test_texts_of_every_eval_dataset_are_protected(make_trainer, preprocess, tokenizer):
+    texts, labels = _long_texts(2, seed=8)
+    ood = Dataset.from_dict({"text": texts, "label": labels})
+    ood = ood.map(lambda rows: tokenizer(rows["text"], truncation=True), batched=True)
+    trainer = make_trainer(max_steps=5, eval_steps=5)
+    trainer.eval_dataset = {"val": trainer.eval_dataset, "ood": ood}
+    fresh = f"{MARKER} a text nobody has seen before today"
+    config = ActiveKDConfig(samples_per_round=1, samples_per_request=1, patience=0)
+    callback = ActiveKDCallback(trainer, Fixed([texts[0].upper(), fresh]), config, preprocess=preprocess)
+    trainer.add_callback(callback)
+    trainer.train()
+    assert callback.rounds[0]["accepted"] == 1 and callback.rounds[0]["dropped"] == {"eval_text": 1}
