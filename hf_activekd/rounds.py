@@ -4,7 +4,9 @@
 and the CLI can drive it directly:
 
 ```python
-runner = RoundRunner(teacher, config, label_names, "out/activekd", train_texts=train["text"])
+runner = RoundRunner(
+    teacher, config, label_names, "out/activekd", train_texts=train["text"], eval_texts=val["text"]
+)
 report = build_report(logits, labels, label_names)
 record = runner.run(report, eval_texts=val["text"], global_step=step)
 ```

@@ -11,7 +11,7 @@ from transformers.utils import logging
 
 from hf_activekd import ActiveKDCallback, ActiveKDConfig, PoolTeacher, build_report
 from hf_activekd.metrics import MetricsRecorder
-from testing_utils import LABELS, MARKER, make_texts, torch_device
+from testing_utils import LABELS, MARKER, make_texts, require_torch_accelerator, torch_device
 
 
 class RecordingPoolTeacher(PoolTeacher):
@@ -98,3 +98,8 @@ def test_batched_bf16_evaluation_in_a_trainer(make_trainer, preprocess, pool_tea
     trainer.add_callback(callback)
     trainer.train()
     assert callback.rounds[0]["generated"] and 0.0 <= callback.rounds[0]["macro_f1"] <= 1.0
+
+
+@require_torch_accelerator
+def test_the_tests_trainers_run_on_the_accelerator(make_trainer):
+    assert make_trainer().args.device.type == torch_device
