@@ -57,9 +57,9 @@ class RoundRunner:
         label_names (`Sequence[str]`): Class names by id.
         output_dir (`str` or `os.PathLike`): Folder of ``round-NNNN.jsonl``, ``rounds.json`` and ``answers.jsonl``.
         train_texts (`Sequence[str]`, *optional*): Training texts; generated duplicates of them are dropped.
+        progress (`bool`, defaults to `True`): Show a progress bar over a round's requests.
         eval_texts (`Sequence[str]`, *optional*): Every validation text; generated copies and near copies of them are
             dropped (``eval_text``), whether or not a prompt quoted them. Texts passed to :meth:`run` are added.
-        progress (`bool`, defaults to `True`): Show a progress bar over a round's requests.
     """
 
     def __init__(

@@ -121,7 +121,8 @@ def test_a_small_share_never_repeats_a_row_in_a_batch(tokenizer, tmp_path):
         assert len(set(extra)) == 2
 
 
-@pytest.mark.parametrize("num_workers", [2, 3])
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")  # 3 workers on a 2-core machine: on purpose
+@pytest.mark.parametrize("num_workers", [2, 3])  # 3 workers for 2 rows: one worker has none
 def test_workers_take_disjoint_shares(tokenizer, tmp_path, num_workers):
     import torch.utils.data
 
