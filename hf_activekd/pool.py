@@ -23,7 +23,16 @@ from .utils import atomic_write_text
 
 ROUND_FILE = re.compile(r"^round-(\d{4,})\.jsonl$")
 
-DROP_REASONS = ("unknown_label", "empty", "too_short", "too_long", "label_echo", "eval_text", "duplicate")
+DROP_REASONS = (
+    "unknown_label",
+    "empty",
+    "too_short",
+    "too_long",
+    "label_echo",
+    "eval_text",
+    "duplicate",
+    "over_request",
+)
 
 
 def normalize_text(text: str) -> str:
@@ -105,10 +114,15 @@ class RowFilter:
     def accept(
         self, request: TeacherRequest, samples: Sequence[GeneratedSample], round_index: int, teacher: str
     ) -> tuple[list[dict[str, Any]], Counter]:
+        """Check ``samples`` answered to ``request``: the accepted rows (at most ``request.num_samples``: a teacher
+        that writes more than it was asked for gets the extra ones dropped as ``over_request``, so a round never
+        trains on more rows than ``samples_per_round``) and the drops by reason."""
         rows, drops = [], Counter()
         for sample in samples:
             label = sample.label if sample.label else request.label
             reason = self.check(GeneratedSample(text=sample.text, label=label))
+            if reason is None and len(rows) >= request.num_samples:
+                reason = "over_request"
             if reason is not None:
                 drops[reason] += 1
                 continue

@@ -111,9 +111,8 @@ def test_eval_texts_are_known_from_the_start(tmp_path):
     runner = RoundRunner(Fixed([*echoed, fresh]), config, LABELS, tmp_path, eval_texts=texts)
     # no texts in this round's prompts (e.g. misaligned predictions): the eval set is still known
     record = runner.run(_report(), eval_texts=None)
-    assert (
-        record["dropped"] == {"eval_text": 8} and record["accepted"] == 5
-    )  # the copies of `other` are not eval texts
+    # the 4 copies of `other` and the fresh text are not eval texts; one of them is accepted (1 sample was asked for)
+    assert record["dropped"] == {"eval_text": 8, "over_request": 4} and record["accepted"] == 1
     # texts the user passes for the prompts (not the eval dataset's) are protected as well
     runner = RoundRunner(Fixed([*echoed, fresh]), config, LABELS, tmp_path / "b", eval_texts=texts)
     record = runner.run(_report(), eval_texts=other * 2)
@@ -145,3 +144,17 @@ def test_texts_of_every_eval_dataset_are_protected(make_trainer, preprocess, tok
     trainer.add_callback(callback)
     trainer.train()
     assert callback.rounds[0]["accepted"] == 1 and callback.rounds[0]["dropped"] == {"eval_text": 1}
+
+
+def test_a_teacher_writing_more_than_asked_gets_the_extra_rows_dropped():
+    """The teacher answers 5 samples to a request for 2: only 2 rows are accepted (a round never trains on more rows
+    than ``samples_per_round``), the other 3 are counted as ``over_request``."""
+    from hf_activekd import TeacherRequest
+
+    request = TeacherRequest(key="r0/sports/0", label="sports", num_samples=2)
+    samples = [
+        GeneratedSample(text=f"a fresh sports story number {i} about the match", label="sports") for i in range(5)
+    ]
+    rows, drops = RowFilter(LABELS).accept(request, samples, round_index=0, teacher="t")
+    assert [r["text"] for r in rows] == [s.text for s in samples[:2]]
+    assert drops == {"over_request": 3}
