@@ -370,16 +370,17 @@ class ActiveKDCallback(TrainerCallback):
             saved, source = saved_runner_state(args, state)
             return saved, source, new_run_id()
 
-        saved, source, run_id = run_on_main_and_broadcast(read)
-        self.runner = self._new_runner(run_id)
+        saved, source, run_id = run_on_main_and_broadcast(read)  # the same answer on every process
         if saved is None:
             logger.warning(
-                "Resuming at step %d, but the checkpoint holds no ActiveKD state: rounds start afresh.",
+                "Resuming at step %d, but the checkpoint holds no ActiveKD state: rounds start afresh, as a new run.",
                 state.global_step,
             )
-        else:
-            self.runner.load_state_dict(saved, manage_files=args.local_process_index == 0)
-            logger.info("ActiveKD restored %d round records from %s.", len(self.runner.rounds), source)
+            self._start_fresh(args)
+            return
+        self.runner = self._new_runner(run_id)
+        self.runner.load_state_dict(saved, manage_files=args.local_process_index == 0)
+        logger.info("ActiveKD restored %d round records from %s.", len(self.runner.rounds), source)
         barrier()
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
