@@ -319,7 +319,8 @@ class TGITeacher(Teacher):
     # ------------------------------------------------------------------ public helpers
     @property
     def usage(self) -> dict[str, Any]:
-        """Lifetime usage: requests, prompt_tokens, completion_tokens, total_tokens, cost, cache_hits."""
+        """Lifetime usage: requests, prompt_tokens, completion_tokens, total_tokens, cost, cache_hits, estimated_tokens
+        (the part of the tokens that is a worst-case estimate, for timed-out attempts)."""
         return self.budget.usage.to_dict()
 
     @property
