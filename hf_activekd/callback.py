@@ -14,9 +14,10 @@ from transformers.utils import logging
 from .card import ActiveKDPublisher
 from .collator import ActiveKDDataCollator
 from .config import ActiveKDConfig
-from .distributed import MainProcessError, run_on_main_and_broadcast
+from .distributed import MainProcessError, barrier, data_parallel_info, run_on_main_and_broadcast
 from .metrics import MetricsRecorder
-from .rounds import STATE_FILE, RoundRunner
+from .rounds import RoundRunner
+from .run_state import STATE_FILE, install_round_state, move_aside, new_run_id, saved_runner_state
 from .teachers.base import Teacher, TeacherUnavailableError
 from .utils import forward_params
 
@@ -231,18 +232,11 @@ class ActiveKDCallback(TrainerCallback):
 
     # ------------------------------------------------------------------ events
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
-        if self.runner is None:
-            self.runner = RoundRunner(
-                self.teacher,
-                self.config,
-                self.label_names,
-                self.output_dir,
-                self.train_texts,
-                self.progress,
-                eval_texts=self._every_eval_text(),
-            )
         if state.global_step > 0:
             self._restore(args, state)
+        elif self.runner is None or self.runner.rounds:  # a fresh run (not on_train_begin again before any round)
+            self._start_fresh(args)
+        install_round_state(self.trainer, state, self.runner.state_dict)  # the rounds travel in trainer_state.json
         if self.config.check_teacher and not self._checked:
             try:
                 run_on_main_and_broadcast(self.teacher.check)
@@ -261,8 +255,10 @@ class ActiveKDCallback(TrainerCallback):
         inner = loader.collate_fn
         if isinstance(inner, ActiveKDDataCollator):  # on_train_begin twice (auto_find_batch_size): stay idempotent
             inner = inner.collate_fn
-        rank, world, mode = args.process_index, args.world_size, self.config.mix_mode
+        mode = self.config.mix_mode
         accelerator = getattr(self.trainer, "accelerator", None)
+        # under tensor/context parallelism the processes of one data-parallel group share a batch: shard by that rank
+        rank, world = data_parallel_info(args.process_index, args.world_size, accelerator)
         dispatch = getattr(accelerator, "dispatch_batches", None) if accelerator is not None else None
         if dispatch is None:
             import torch.utils.data
@@ -336,7 +332,9 @@ class ActiveKDCallback(TrainerCallback):
         return payload
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
-        if self.runner is None or not state.is_world_process_zero:
+        # The state also travels in the checkpoint's trainer_state.json (ActiveKDRoundState); this copy is for people
+        # and older versions. Written wherever the Trainer saves (each node with save_on_each_node).
+        if self.runner is None or not args.should_save:
             return control
         checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if checkpoint.is_dir():
@@ -344,14 +342,54 @@ class ActiveKDCallback(TrainerCallback):
                 json.dump(self.runner.state_dict(), f, indent=2)
         return control
 
+    def _new_runner(self, run_id: str | None) -> RoundRunner:
+        return RoundRunner(
+            self.teacher,
+            self.config,
+            self.label_names,
+            self.output_dir,
+            self.train_texts,
+            self.progress,
+            eval_texts=self._every_eval_text(),
+            run_id=run_id,
+        )
+
+    def _start_fresh(self, args: TrainingArguments) -> None:
+        """A new run: a new run id (the same on every process); an ``activekd/`` folder left by an earlier run in this
+        ``output_dir`` is moved aside, never deleted, so that its rows and answers cannot leak into this run."""
+        run_id = run_on_main_and_broadcast(new_run_id)
+        if args.local_process_index == 0:  # each node's first process: nodes may not share a file system
+            moved = move_aside(self.output_dir)
+            if moved is not None:
+                logger.warning(
+                    "ActiveKD starts a new run, but %s holds an earlier run's rounds: moved it to %s (nothing is "
+                    "deleted). To continue that run, pass resume_from_checkpoint to trainer.train().",
+                    self.output_dir,
+                    moved,
+                )
+        barrier()  # nobody reads the folder before it is clean
+        self.runner = self._new_runner(run_id)
+
     def _restore(self, args: TrainingArguments, state: TrainerState) -> None:
-        path = Path(args.output_dir) / f"checkpoint-{state.global_step}" / STATE_FILE
-        if not path.exists():
-            logger.warning("Resuming at step %d but %s is missing: rounds start afresh.", state.global_step, path)
+        """Take the round state of the checkpoint being resumed, the main process's on every process (every rank must
+        take the same round decisions, or one would skip a broadcast and training would hang)."""
+
+        def read() -> tuple[dict[str, Any] | None, str, str]:
+            saved, source = saved_runner_state(args, state)
+            return saved, source, new_run_id()
+
+        saved, source, run_id = run_on_main_and_broadcast(read)  # the same answer on every process
+        if saved is None:
+            logger.warning(
+                "Resuming at step %d, but the checkpoint holds no ActiveKD state: rounds start afresh, as a new run.",
+                state.global_step,
+            )
+            self._start_fresh(args)
             return
-        with open(path, encoding="utf-8") as f:
-            self.runner.load_state_dict(json.load(f))
-        logger.info("ActiveKD restored %d round records from %s.", len(self.runner.rounds), path)
+        self.runner = self._new_runner(run_id)
+        self.runner.load_state_dict(saved, manage_files=args.local_process_index == 0)
+        logger.info("ActiveKD restored %d round records from %s.", len(self.runner.rounds), source)
+        barrier()
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         self._training = False

@@ -226,13 +226,19 @@ class GeneratedPool:
         return len(self.rows())
 
     def remove_rounds_after(self, last_round: int) -> list[Path]:
-        """Move round files newer than ``last_round`` aside (``*.jsonl.discarded``), e.g. when resuming from an
-        earlier checkpoint. Nothing is deleted."""
+        """Move round files newer than ``last_round`` aside, e.g. when resuming from an earlier checkpoint. Nothing is
+        deleted: the first copy is ``round-NNNN.jsonl.discarded``, later ones ``.discarded.1``, ``.discarded.2``..."""
         moved = []
         for index, path in self.round_files():
             if index > last_round:
-                target = path.with_name(path.name + ".discarded")
-                os.replace(path, target)
+                for n in range(10_000):
+                    target = path.with_name(path.name + ".discarded" + (f".{n}" if n else ""))
+                    if not target.exists():
+                        break
+                try:
+                    os.rename(path, target)
+                except FileNotFoundError:  # another process moved it (several nodes on one file system)
+                    continue
                 moved.append(target)
         self._signature = ()
         self._scanned = False

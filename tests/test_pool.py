@@ -1,4 +1,5 @@
-"""Generated rows never carry validation text: exact and near copies of eval texts are dropped as ``eval_text``."""
+"""The generated pool: rows never carry validation text (exact and near copies of eval texts are dropped as
+``eval_text``), a request never yields more rows than it asked for, and nothing on disk is ever deleted."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from hf_activekd import (
     TeacherResponse,
     build_report,
 )
+from hf_activekd.pool import GeneratedPool
 from testing_utils import LABELS, MARKER, make_texts
 
 QUOTED = re.compile(r'^- "(.+?)"(?: true: (\w+)| \(predicted: \w+\))?', re.MULTILINE)
@@ -158,3 +160,16 @@ def test_a_teacher_writing_more_than_asked_gets_the_extra_rows_dropped():
     rows, drops = RowFilter(LABELS).accept(request, samples, round_index=0, teacher="t")
     assert [r["text"] for r in rows] == [s.text for s in samples[:2]]
     assert drops == {"over_request": 3}
+
+
+def test_every_discarded_round_file_is_kept(tmp_path):
+    pool = GeneratedPool(tmp_path)
+    for attempt in range(3):  # three resumes from the same checkpoint, each after round 1 was generated again
+        pool.write_round(0, [{"text": "kept", "label": "a"}])
+        pool.write_round(1, [{"text": f"attempt {attempt}", "label": "a"}])
+        pool.remove_rounds_after(0)
+    discarded = sorted(p.name for p in tmp_path.glob("round-0001.jsonl.discarded*"))
+    assert discarded == ["round-0001.jsonl.discarded", "round-0001.jsonl.discarded.1", "round-0001.jsonl.discarded.2"]
+    texts = sorted((tmp_path / name).read_text() for name in discarded)
+    assert texts == [f'{{"text": "attempt {i}", "label": "a"}}\n' for i in range(3)]
+    assert [r["text"] for r in pool.rows()] == ["kept"]

@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 from transformers.utils import logging
 
 from ..utils import strip_url_credentials
-from .base import Teacher, TeacherRequest, TeacherResponse, TeacherUnavailableError, parse_samples
+from .base import AnswerHook, Teacher, TeacherRequest, TeacherResponse, TeacherUnavailableError, parse_samples
 from .budget import TeacherBudget
 from .cache import ResponseCache
 
@@ -184,6 +184,7 @@ class _Tally:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
+    estimated_tokens: int = 0
     faults: Counter = field(default_factory=Counter)
 
 
@@ -318,7 +319,8 @@ class TGITeacher(Teacher):
     # ------------------------------------------------------------------ public helpers
     @property
     def usage(self) -> dict[str, Any]:
-        """Lifetime usage: requests, prompt_tokens, completion_tokens, total_tokens, cost, cache_hits."""
+        """Lifetime usage: requests, prompt_tokens, completion_tokens, total_tokens, cost, cache_hits, estimated_tokens
+        (the part of the tokens that is a worst-case estimate, for timed-out attempts)."""
         return self.budget.usage.to_dict()
 
     @property
@@ -398,12 +400,15 @@ class TGITeacher(Teacher):
             await client.close()
 
     # ------------------------------------------------------------------ generation
-    def generate(self, requests: list[TeacherRequest], progress: bool = True) -> list[TeacherResponse]:
-        """Answer every request (concurrently), in order. Never raises for a failed request."""
+    def generate(
+        self, requests: list[TeacherRequest], progress: bool = True, on_answer: AnswerHook | None = None
+    ) -> list[TeacherResponse]:
+        """Answer every request (concurrently), in order. Never raises for a failed request. ``on_answer`` is called
+        with each response the moment it is complete."""
         if not requests:
             return []
         start = time.perf_counter()
-        responses = self._run(self._generate_all(list(requests), progress))
+        responses = self._run(self._generate_all(list(requests), progress, on_answer))
         failed = sum(r.error is not None for r in responses)
         faults: Counter = Counter()
         for response in responses:
@@ -425,7 +430,9 @@ class TGITeacher(Teacher):
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             return pool.submit(asyncio.run, coroutine).result()
 
-    async def _generate_all(self, requests: list[TeacherRequest], progress: bool) -> list[TeacherResponse]:
+    async def _generate_all(
+        self, requests: list[TeacherRequest], progress: bool, on_answer: AnswerHook | None = None
+    ) -> list[TeacherResponse]:
         from huggingface_hub import AsyncInferenceClient
 
         client = AsyncInferenceClient(model=self._target, token=self._token, timeout=self.timeout_s)
@@ -442,6 +449,8 @@ class TGITeacher(Teacher):
                     key=request.key, error=self.scrub(f"internal error: {err!r}"), faults={"internal_error": 1}
                 )
             bar.update(1)
+            if on_answer is not None:
+                on_answer(response)
             return response
 
         try:
@@ -520,6 +529,7 @@ class TGITeacher(Teacher):
             error=error,
             faults=dict(tally.faults),
             cost=tally.cost,
+            estimated_tokens=tally.estimated_tokens,
         )
         if error is None:
             self._remember(request.label, [s.text for s in response.samples])
@@ -572,8 +582,14 @@ class TGITeacher(Teacher):
                     timeout=self.timeout_s,
                 )
             except Exception as err:  # noqa: BLE001 - classified below
-                self.budget.settle(reservation, 0, 0)
                 kind, retryable, retry_after, status = _classify(err)
+                if kind == "timeout":  # the server may have generated (and billed) it all: count the worst case
+                    tally.cost += self.budget.settle(reservation, prompt_estimate, int(max_new_tokens), estimated=True)
+                    tally.prompt_tokens += prompt_estimate
+                    tally.completion_tokens += int(max_new_tokens)
+                    tally.estimated_tokens += prompt_estimate + int(max_new_tokens)
+                else:
+                    self.budget.settle(reservation, 0, 0)
                 if via_chat and self.use_chat is None and status in (404, 405) and not fallback_used:
                     # No chat route: switch to text_generation for the rest of the teacher's life (free retry; a
                     # concurrent request may have switched already).
