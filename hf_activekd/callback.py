@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -119,6 +120,10 @@ class ActiveKDCallback(TrainerCallback):
         self.train_texts = (
             list(train_texts) if train_texts is not None else (self._column(trainer.train_dataset) or [])
         )
+        if self.config.greater_is_better is None:  # follow the Trainer's direction for the same metric, or the name
+            self.config = dataclasses.replace(
+                self.config, greater_is_better=self.config.resolve_greater_is_better(args)
+            )
         self.recorder = MetricsRecorder(trainer.compute_metrics, self.label_names)
         trainer.compute_metrics = self.recorder
         self.runner: RoundRunner | None = None
