@@ -124,14 +124,14 @@ class ActiveKDCallback(TrainerCallback):
             self.config = dataclasses.replace(
                 self.config, greater_is_better=self.config.resolve_greater_is_better(args)
             )
+        # Installed on the trainer only while it trains (on_train_begin .. on_train_end): see _install_hooks.
         self.recorder = MetricsRecorder(trainer.compute_metrics, self.label_names)
-        trainer.compute_metrics = self.recorder
+        self._user_compute_metrics = trainer.compute_metrics
         self.runner: RoundRunner | None = None
         self.collator: ActiveKDDataCollator | None = None
         self._training = False
         self._checked = False
         self.publisher = ActiveKDPublisher(self, dataset_repo_id, push_dataset, source_datasets)
-        self.publisher.install()  # wraps trainer.create_model_card: the card records every round (see card.py)
 
     # ------------------------------------------------------------------ set-up checks
     @property
@@ -229,7 +229,25 @@ class ActiveKDCallback(TrainerCallback):
             )
 
     # ------------------------------------------------------------------ events
+    def _install_hooks(self) -> None:
+        """Wrap ``trainer.compute_metrics`` (given back in on_train_end) and ``trainer.create_model_card``.
+
+        The card wrapper stays after training, so that ``trainer.push_to_hub()`` after ``train()`` publishes the
+        rounds; it passes through once the callback is removed from the trainer (see card.py).
+        """
+        trainer = self.trainer
+        if trainer.compute_metrics is not self.recorder:  # idempotent: on_train_begin can run twice
+            self._user_compute_metrics = trainer.compute_metrics
+            self.recorder.user_fn = trainer.compute_metrics
+            trainer.compute_metrics = self.recorder
+        self.publisher.install()  # the card records every round (see card.py)
+
+    def _remove_hooks(self) -> None:
+        if self.trainer.compute_metrics is self.recorder:
+            self.trainer.compute_metrics = self._user_compute_metrics
+
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        self._install_hooks()
         if self.runner is None:
             self.runner = RoundRunner(
                 self.teacher, self.config, self.label_names, self.output_dir, self.train_texts, self.progress
@@ -347,6 +365,7 @@ class ActiveKDCallback(TrainerCallback):
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         self._training = False
+        self._remove_hooks()  # trainer.evaluate() after training gets the user's compute_metrics again
         if self.runner is not None and self.runner.rounds and state.is_world_process_zero:
             best = self.runner.best_round
             logger.info(

@@ -893,7 +893,11 @@ class ActiveKDPublisher:
 
     # ------------------------------------------------------------------ hooks
     def install(self) -> None:
-        """Wrap ``trainer.create_model_card`` on the instance and tag the model (idempotent)."""
+        """Wrap ``trainer.create_model_card`` on the instance and tag the model (idempotent).
+
+        Called when training begins. The wrapper adds the rounds to the card only while the callback is registered
+        with the trainer (``trainer.callback_handler.callbacks``); once it is removed, it passes through.
+        """
         trainer = self.trainer
         model = trainer.model
         if hasattr(model, "add_model_tags"):
@@ -901,14 +905,14 @@ class ActiveKDPublisher:
                 model.add_model_tags(list(TAGS))
             except Exception as exc:  # noqa: BLE001 - tags are a nicety
                 logger.debug("add_model_tags failed: %s", exc)
-        if getattr(trainer.create_model_card, "_activekd_publisher", None) is not None:
+        if getattr(trainer.create_model_card, "_activekd_publisher", None) is self:
             return
         original = trainer.create_model_card
 
         @functools.wraps(original)
         def create_model_card(*args, **kwargs):
             result = original(*args, **kwargs)
-            if self.is_main:
+            if self.is_main and self.registered:
                 self.write_card(model_name=kwargs.get("model_name"))
                 if self._push_pending:
                     self._push_pending = False
@@ -917,6 +921,12 @@ class ActiveKDPublisher:
 
         create_model_card._activekd_publisher = self
         trainer.create_model_card = create_model_card
+
+    @property
+    def registered(self) -> bool:
+        """Whether the callback is (still) one of the trainer's callbacks."""
+        handler = getattr(self.trainer, "callback_handler", None)
+        return any(cb is self.callback for cb in getattr(handler, "callbacks", ()))
 
     @property
     def is_main(self) -> bool:
