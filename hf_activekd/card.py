@@ -35,6 +35,7 @@ from typing import Any
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData
 from transformers.utils import logging
 
+from .sharding import sharding_of
 from .utils import forward_params, strip_url_credentials
 
 logger = logging.get_logger(__name__)
@@ -295,7 +296,7 @@ class CardInputs:
         is_simulation (`bool`): Whether the teacher is a simulation (no LLM).
         best_round (`int`, *optional*), stop_reason (`str`, *optional*): From the round runner.
         answers (`dict`): Teacher answers by request key (``answers.jsonl``), for latencies.
-        student_latency (`dict`, *optional*): From :func:`measure_student_latency`.
+        student_latency (`dict`, *optional*): From :func:`measure_student_latency`, or ``{"skipped": reason}``.
         base_model (`str`, *optional*), source_datasets (`list[str]`): Metadata.
         training (`dict`): A few training arguments for the reproduction snippet.
         weights_note (`str`): Which weights were published (final or best checkpoint).
@@ -458,7 +459,12 @@ def latency_section(inputs: CardInputs) -> str:
     teacher = teacher_latency(inputs.rounds, inputs.answers)
     student = inputs.student_latency
     lines = []
-    if student:
+    if student and student.get("skipped"):
+        lines.append(
+            f"- **Student:** not measured: {student['skipped']}. Time it after loading the saved model on one device."
+        )
+        student = None
+    elif student:
         lines.append(
             f"- **Student:** {student['ms_per_sample']:.3f} ms per sample, measured on {student['samples']} "
             f"evaluation samples in batches of {student['batch_size']} on `{student['device']}`."
@@ -972,6 +978,10 @@ class ActiveKDPublisher:
             return None
         if self.student_latency is None:
             trainer, callback = self.trainer, self.callback
+            sharding = sharding_of(trainer)
+            if sharding is not None:  # a forward pass here, on the main process alone, would hang the others
+                self.student_latency = {"skipped": f"the model is sharded across processes ({sharding})"}
+                return self.student_latency
             dataset = trainer.eval_dataset
             if isinstance(dataset, dict):
                 dataset = dataset[callback.eval_key or next(iter(dataset))]
