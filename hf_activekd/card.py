@@ -35,6 +35,7 @@ from typing import Any
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData
 from transformers.utils import logging
 
+from .privacy import check_existing_dataset, dataset_visibility
 from .sharding import sharding_of
 from .utils import forward_params, strip_url_credentials
 
@@ -1101,7 +1102,8 @@ class ActiveKDPublisher:
 
     # ------------------------------------------------------------------ pushing
     def push_dataset(self, inputs: CardInputs | None = None) -> str | None:
-        """Push the accepted rows and their card to the dataset repo (private when the model repo is private).
+        """Push the accepted rows and their card to the dataset repo (private when the model repo is private, see
+        :mod:`hf_activekd.privacy`).
 
         Skipped when disabled, when there is no row, or when nothing changed since the last push. Failures are logged
         (and kept in :attr:`last_push_error`), never raised, so that a checkpoint push does not end training.
@@ -1118,10 +1120,13 @@ class ActiveKDPublisher:
         args = self.trainer.args
         repo_id = inputs.dataset_repo_id
         try:
+            # never more public than the model: ask the Hub how visible the model repo really is (see privacy.py)
+            visibility = dataset_visibility(inputs.model_repo_id, args.hub_token, args.hub_private_repo)
+            check_existing_dataset(repo_id, args.hub_token, visibility)
             dataset = generated_dataset(inputs.rows, inputs.label_names)
             dataset.push_to_hub(
                 repo_id,
-                private=bool(args.hub_private_repo),
+                private=visibility.private,
                 token=args.hub_token,
                 commit_message=f"ActiveKD data: {len(inputs.rows)} rows after round {inputs.rounds[-1]['round']}",
             )
