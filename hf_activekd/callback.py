@@ -63,7 +63,7 @@ class ActiveKDCallback(TrainerCallback):
             ``train_dataset[config.text_column]`` where present.
         progress (`bool`, defaults to `True`): Progress bar over a round's teacher requests.
         dataset_repo_id (`str`, *optional*): Dataset repo for the generated data when the model is pushed. Defaults to
-            ``<model repo>-activekd-data`` (private when ``args.hub_private_repo``).
+            ``<model repo>-activekd-data`` (never more public than the model repo: see :mod:`hf_activekd.privacy`).
         push_dataset (`bool`, defaults to `True`): Push the generated data (and its card) with the model.
         source_datasets (`Sequence[str]`, *optional*): Hub ids of your datasets, for the model card's metadata.
 
