@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -63,7 +64,7 @@ class ActiveKDCallback(TrainerCallback):
             ``train_dataset[config.text_column]`` where present.
         progress (`bool`, defaults to `True`): Progress bar over a round's teacher requests.
         dataset_repo_id (`str`, *optional*): Dataset repo for the generated data when the model is pushed. Defaults to
-            ``<model repo>-activekd-data`` (private when ``args.hub_private_repo``).
+            ``<model repo>-activekd-data`` (never more public than the model repo: see :mod:`hf_activekd.privacy`).
         push_dataset (`bool`, defaults to `True`): Push the generated data (and its card) with the model.
         source_datasets (`Sequence[str]`, *optional*): Hub ids of your datasets, for the model card's metadata.
 
@@ -120,14 +121,18 @@ class ActiveKDCallback(TrainerCallback):
         self.train_texts = (
             list(train_texts) if train_texts is not None else (self._column(trainer.train_dataset) or [])
         )
+        if self.config.greater_is_better is None:  # follow the Trainer's direction for the same metric, or the name
+            self.config = dataclasses.replace(
+                self.config, greater_is_better=self.config.resolve_greater_is_better(args)
+            )
+        # Installed on the trainer only while it trains (on_train_begin .. on_train_end): see _install_hooks.
         self.recorder = MetricsRecorder(trainer.compute_metrics, self.label_names)
-        trainer.compute_metrics = self.recorder
+        self._user_compute_metrics = trainer.compute_metrics
         self.runner: RoundRunner | None = None
         self.collator: ActiveKDDataCollator | None = None
         self._training = False
         self._checked = False
         self.publisher = ActiveKDPublisher(self, dataset_repo_id, push_dataset, source_datasets)
-        self.publisher.install()  # wraps trainer.create_model_card: the card records every round (see card.py)
 
     # ------------------------------------------------------------------ set-up checks
     @property
@@ -231,7 +236,25 @@ class ActiveKDCallback(TrainerCallback):
             )
 
     # ------------------------------------------------------------------ events
+    def _install_hooks(self) -> None:
+        """Wrap ``trainer.compute_metrics`` (given back in on_train_end) and ``trainer.create_model_card``.
+
+        The card wrapper stays after training, so that ``trainer.push_to_hub()`` after ``train()`` publishes the
+        rounds; it passes through once the callback is removed from the trainer (see card.py).
+        """
+        trainer = self.trainer
+        if trainer.compute_metrics is not self.recorder:  # idempotent: on_train_begin can run twice
+            self._user_compute_metrics = trainer.compute_metrics
+            self.recorder.user_fn = trainer.compute_metrics
+            trainer.compute_metrics = self.recorder
+        self.publisher.install()  # the card records every round (see card.py)
+
+    def _remove_hooks(self) -> None:
+        if self.trainer.compute_metrics is self.recorder:
+            self.trainer.compute_metrics = self._user_compute_metrics
+
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        self._install_hooks()
         if state.global_step > 0:
             self._restore(args, state)
         elif self.runner is None or self.runner.rounds:  # a fresh run (not on_train_begin again before any round)
@@ -393,6 +416,7 @@ class ActiveKDCallback(TrainerCallback):
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         self._training = False
+        self._remove_hooks()  # trainer.evaluate() after training gets the user's compute_metrics again
         if self.runner is not None and self.runner.rounds and state.is_world_process_zero:
             best = self.runner.best_round
             logger.info(
@@ -417,7 +441,9 @@ class ActiveKDCallback(TrainerCallback):
         rounds = self.rounds
         return {
             "rounds": len(rounds),
-            "generated_rounds": sum(1 for r in rounds if r.get("generated")),
+            "generated_rounds": self.runner.generated_rounds
+            if self.runner
+            else 0,  # rounds with rows asked for and answered
             "accepted": sum(r["accepted"] for r in rounds),
             "requested": sum(r["requested"] for r in rounds),
             "tokens_in": sum(r["tokens_in"] for r in rounds),

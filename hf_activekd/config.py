@@ -61,8 +61,11 @@ class ActiveKDConfig:
         metric_for_rounds (`str`, *optional*, defaults to `"macro_f1"`):
             Metric rounds are judged on: ``"macro_f1"``, ``"accuracy"``, or any key of the Trainer's eval metrics
             (with or without the ``eval_`` prefix).
-        greater_is_better (`bool`, *optional*, defaults to `True`):
-            Whether a larger ``metric_for_rounds`` is better (set to `False` for a loss).
+        greater_is_better (`bool`, *optional*):
+            Whether a larger ``metric_for_rounds`` is better. When `None` (default), it is inferred as transformers
+            does for ``metric_for_best_model``: the Trainer's ``TrainingArguments.greater_is_better`` when its
+            ``metric_for_best_model`` names the same metric, else `False` for a name ending in ``"loss"`` and `True`
+            otherwise.
         mix_mode (`str`, *optional*, defaults to `"append"`):
             How generated rows enter training batches: ``"append"`` adds ``rows_per_batch`` rows to each batch (the
             batch gets more rows); ``"replace"`` replaces that many rows, keeping batch shapes and memory fixed.
@@ -132,7 +135,12 @@ class ActiveKDConfig:
     metric_for_rounds: str = field(
         default="macro_f1", metadata={"help": "Metric rounds are judged on (macro_f1, accuracy, or an eval key)."}
     )
-    greater_is_better: bool = field(default=True, metadata={"help": "Whether a larger metric is better."})
+    greater_is_better: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Whether a larger metric is better (default: False for a name ending in 'loss', else True)."
+        },
+    )
     mix_mode: str = field(
         default="append",
         metadata={"help": "How generated rows enter batches.", "choices": ["append", "replace"]},
@@ -189,5 +197,26 @@ class ActiveKDConfig:
         if errors:
             raise ValueError("Invalid ActiveKDConfig: " + "; ".join(errors))
 
+    def resolve_greater_is_better(self, args: Any = None) -> bool:
+        """Whether a larger ``metric_for_rounds`` is better (see ``greater_is_better``).
+
+        Args:
+            args (`transformers.TrainingArguments`, *optional*): The Trainer's arguments; their ``greater_is_better``
+                is followed when their ``metric_for_best_model`` is the same metric (``eval_`` prefix or not).
+        """
+        if self.greater_is_better is not None:
+            return bool(self.greater_is_better)
+        name = _bare_metric(self.metric_for_rounds)
+        trainer_metric = getattr(args, "metric_for_best_model", None)
+        trainer_greater = getattr(args, "greater_is_better", None)
+        if trainer_metric and trainer_greater is not None and _bare_metric(trainer_metric) == name:
+            return bool(trainer_greater)
+        return not name.endswith("loss")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _bare_metric(name: str) -> str:
+    """A metric name without the Trainer's ``eval_`` prefix."""
+    return name[len("eval_") :] if name.startswith("eval_") else name

@@ -103,7 +103,8 @@ class RoundRunner:
 
     @property
     def generated_rounds(self) -> int:
-        return sum(1 for r in self.rounds if r.get("generated"))
+        """Rounds that count against ``max_rounds``: those in which at least one teacher request was answered."""
+        return sum(1 for r in self.rounds if r.get("generated") and r.get("requests", 0) > r.get("failed_requests", 0))
 
     def answers(self) -> dict[str, dict[str, Any]]:
         """The successful teacher answers of this run so far, by request key (the latest one per key)."""
@@ -186,7 +187,7 @@ class RoundRunner:
         """Update the early-stopping state with this evaluation; return whether it is the best so far."""
         better = self.best_metric is None or (
             value > self.best_metric + self.config.min_delta
-            if self.config.greater_is_better
+            if self.config.resolve_greater_is_better()
             else value < self.best_metric - self.config.min_delta
         )
         if better:

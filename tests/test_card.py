@@ -384,3 +384,48 @@ def test_card_of_an_http_teacher_names_its_host_and_never_its_token(make_trainer
     assert callback.rounds[0]["tokens_in"] > 0 and f"| {callback.rounds[0]['tokens_in']} |" in text
     for name, content in all_files_bytes(out).items():
         assert SECRET.encode() not in content, name
+
+
+# --------------------------------------------------------------------------- a sharded student is not timed alone
+def _zero(stage):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(state=SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=stage)))
+
+
+def _parallel(**sizes):
+    from types import SimpleNamespace
+
+    flags = {"tp_enabled": False, "dp_shard_enabled": False, "cp_enabled": False, "sp_enabled": False, **sizes}
+    return SimpleNamespace(state=SimpleNamespace(deepspeed_plugin=None), parallelism_config=SimpleNamespace(**flags))
+
+
+@pytest.mark.parametrize(
+    "simulate, shown",
+    [
+        ({"is_fsdp_enabled": True}, "FSDP"),
+        ({"is_deepspeed_enabled": True, "accelerator": _zero(3)}, "DeepSpeed ZeRO-3"),
+        ({"accelerator": _parallel(tp_enabled=True)}, "tensor parallel"),
+        ({"accelerator": _parallel(dp_shard_enabled=True)}, "FSDP"),
+        ({"model.tp_size": 2}, "tensor parallel"),
+        ({"is_deepspeed_enabled": True, "accelerator": _zero(2)}, None),  # ZeRO-2 keeps whole weights: timed
+    ],
+)
+def test_sharded_student_is_not_timed_alone(make_trainer, pool_teacher, preprocess, monkeypatch, simulate, shown):
+    # The card is written on the main process only: a forward pass there alone would hang a sharded model.
+    trainer, callback = train_tiny(make_trainer, pool_teacher, preprocess, max_steps=5)
+    for name, value in simulate.items():
+        target, attr = (trainer.model, "_tp_size") if name == "model.tp_size" else (trainer, name)
+        monkeypatch.setattr(target, attr, value, raising=False)
+    forwards = []
+    handle = trainer.model.register_forward_pre_hook(lambda module, args: forwards.append(1))
+    try:
+        callback.publisher.on_train_end()
+    finally:
+        handle.remove()
+    readme = (Path(trainer.args.output_dir) / "README.md").read_text()
+    if shown is None:
+        assert forwards and "ms per sample, measured on" in readme
+    else:
+        assert forwards == []
+        assert f"- **Student:** not measured: the model is sharded across processes ({shown})" in readme
