@@ -22,11 +22,12 @@ class ActiveKDDataCollator:
 
     The rows come from the round files in ``pool_dir`` (see :class:`~hf_activekd.pool.GeneratedPool`), re-read when
     they change, so that dataloader worker processes see new rows as well as the main process. Rows are tokenized
-    with the user's ``preprocess`` (once per row), given the label id, restricted to the columns of the batch, and
-    either appended to the batch (``mode="append"``) or put in place of its last rows (``mode="replace"``, shapes
-    fixed). Every process takes its own share of the rows (``rows[rank::world_size]``), and every dataloader worker a
-    share of that. The share cycles in a seeded random order; rows of a new round join the rows not yet used in the
-    current pass, so every row is used once before any row is used again.
+    with the user's ``preprocess`` (once per row), given the label id (and their text where the batch rows keep a
+    text column), restricted to the columns of the batch, and either appended to the batch (``mode="append"``) or put
+    in place of its last rows (``mode="replace"``, shapes fixed). Every process takes its own share of the rows
+    (``rows[rank::world_size]``), and every dataloader worker a share of that. The share cycles in a seeded random
+    order; rows of a new round join the rows not yet used in the current pass, so every row is used once before any
+    row is used again.
 
     :class:`~hf_activekd.ActiveKDCallback` installs it on the *training* dataloader only: evaluation and prediction
     batches never contain generated rows. Custom training loops can use it directly:
@@ -174,7 +175,10 @@ class ActiveKDDataCollator:
         if unknown:
             raise ValueError(f"Generated rows carry labels unknown to the collator: {sorted(set(unknown))}")
         ids = [self._label_ids[r["label"]] for r in rows]
-        encoded = self.preprocess({self.text_column: [r["text"] for r in rows], self.label_column: ids})
+        texts = [r["text"] for r in rows]
+        encoded = dict(self.preprocess({self.text_column: texts, self.label_column: ids}))
+        if self.text_column in keys and self.text_column not in encoded:  # rows that keep their raw text
+            encoded[self.text_column] = texts
         needed = [k for k in keys if k != label_key]
         missing = [k for k in needed if k not in encoded]
         if missing:
