@@ -50,6 +50,8 @@ def resolve_label_names(label_names: Sequence[str] | None, model_config) -> list
     model_names = [str(id2label[k]) for k in sorted(id2label, key=int)] if id2label else None
     if label_names is not None:
         names = [str(n) for n in label_names]
+        if num_labels is not None and num_labels != len(names):
+            raise ValueError(f"{len(names)} label names are given but the model has num_labels={num_labels}.")
         if model_names is not None and not _is_default_names(model_names) and model_names != names:
             raise ValueError(
                 f"ActiveKDConfig.label_names {names[:10]} and the model's config.id2label {model_names[:10]} hold "
