@@ -143,7 +143,7 @@ def check_label_column(dataset, label_column: str, label_names: Sequence[str], w
             f"enumerate(names)}} where names = {what}.features[{column!r}].names, or set "
             "ActiveKDConfig.label_names to those names."
         )
-    values = column_values(dataset, column, 2000)
+    values = column_values(dataset, column, 2000 if is_indexable(dataset) else 100)  # a stream: its first rows
     bad_type = [v for v in values if isinstance(v, bool) or not isinstance(v, int)]
     if bad_type:
         raise ValueError(

@@ -134,6 +134,23 @@ def test_torch_train_dataset_trains_on_generated_rows(
     assert callback.rounds[0]["accepted"] > 0 and recorder.train_marker_rows > 0
 
 
+def test_all_columns_kept_with_a_custom_collator(make_trainer, datasets_small, preprocess, tokenizer, pool_teacher):
+    from transformers import DataCollatorWithPadding
+
+    pad = DataCollatorWithPadding(tokenizer)
+
+    def collate(features):  # a custom collator that sees every column, text included, and drops the text itself
+        return pad([{k: v for k, v in f.items() if k != "text"} for f in features])
+
+    train, _ = datasets_small
+    trainer = make_trainer(remove_unused_columns=False, max_steps=10, eval_steps=4)
+    trainer.data_collator = collate
+    callback = _callback(trainer, pool_teacher, preprocess, rows_per_batch=2)
+    recorder = ForwardRecorder(trainer.model, tokenizer.convert_tokens_to_ids(MARKER))
+    trainer.train()
+    assert callback.rounds[0]["accepted"] > 0 and recorder.train_marker_rows > 0
+
+
 def test_rows_that_generated_samples_cannot_fill_are_refused_before_training(
     make_trainer, datasets_small, preprocess, pool_teacher
 ):
