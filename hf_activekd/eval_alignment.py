@@ -68,11 +68,13 @@ class EvalOrderTracker:
 
     def __init__(self):
         self.order: list[int] | None = None
+        self._saved: tuple[bool, Any] | None = None
 
     def install(self, trainer) -> None:
         original = getattr(trainer, "_get_eval_sampler", None)
         if original is None or getattr(original, "_activekd_tracker", None) is not None:
             return
+        self._saved = ("_get_eval_sampler" in vars(trainer), original)
 
         def get_eval_sampler(eval_dataset):
             sampler = original(eval_dataset)
@@ -83,6 +85,18 @@ class EvalOrderTracker:
 
         get_eval_sampler._activekd_tracker = self
         trainer._get_eval_sampler = get_eval_sampler
+
+    def uninstall(self, trainer) -> None:
+        """Give the trainer its own eval sampler back (a dataloader already built keeps recording, harmlessly)."""
+        current = vars(trainer).get("_get_eval_sampler")
+        if self._saved is None or getattr(current, "_activekd_tracker", None) is not self:
+            return
+        was_instance_attribute, original = self._saved
+        if was_instance_attribute:
+            trainer._get_eval_sampler = original
+        else:
+            del trainer._get_eval_sampler
+        self._saved = None
 
     def take(self) -> list[int] | None:
         """The order of the last evaluation, forgotten once taken."""
