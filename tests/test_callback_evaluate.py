@@ -9,9 +9,9 @@ import re
 from datasets import Dataset
 from transformers import TrainerCallback
 
-from hf_activekd import ActiveKDCallback, ActiveKDConfig, PoolTeacher
+from hf_activekd import PoolTeacher
 from hf_activekd.eval_alignment import align_texts, evaluated_key
-from testing_utils import FILLER, LABELS, MARKER, TOPIC_WORDS, make_dataset, make_texts
+from testing_utils import FILLER, LABELS, MARKER, TOPIC_WORDS, attach_callback, make_dataset, make_texts
 
 
 class RecordingTeacher(PoolTeacher):
@@ -29,17 +29,6 @@ class RecordingTeacher(PoolTeacher):
 def _teacher() -> RecordingTeacher:
     texts, labels = make_texts(60, seed=7)
     return RecordingTeacher([f"{t} {MARKER}" for t in texts], labels, label_names=LABELS, seed=0)
-
-
-def _attach(trainer, teacher, preprocess, **config):
-    config.setdefault("samples_per_round", 8)
-    config.setdefault("samples_per_request", 2)
-    config.setdefault("patience", 0)
-    callback = ActiveKDCallback(
-        trainer, teacher=teacher, config=ActiveKDConfig(**config), preprocess=preprocess, progress=False
-    )
-    trainer.add_callback(callback)
-    return callback
 
 
 def _varied_lengths(tokenizer, n_per_class: int, seed: int) -> Dataset:
@@ -105,7 +94,7 @@ def test_prompts_show_texts_of_the_class_they_claim_with_a_length_grouped_eval_s
         eval_steps=5,
     )
     teacher = _teacher()
-    callback = _attach(trainer, teacher, preprocess, samples_per_round=16, num_hard_negatives=4)
+    callback = attach_callback(trainer, teacher, preprocess, samples_per_round=16, num_hard_negatives=4)
     trainer.train()
 
     truth = dict(zip(val["text"], (LABELS[i] for i in val["label"])))
@@ -130,7 +119,7 @@ def test_dict_of_eval_datasets_one_round_per_evaluation(make_trainer, tokenizer,
     ood = make_dataset(tokenizer, 6, seed=5)
     trainer = make_trainer(eval_dataset={"val": val, "val_ood": ood}, max_steps=10, eval_steps=5)
     teacher = _teacher()
-    callback = _attach(trainer, teacher, preprocess)
+    callback = attach_callback(trainer, teacher, preprocess)
     trainer.train()
     rounds = callback.rounds
     assert [r["global_step"] for r in rounds] == [5, 10]  # one round per evaluation, not one per dataset
@@ -153,7 +142,7 @@ def test_evaluated_key_is_exact():
 def test_no_round_is_paid_for_when_no_training_is_left(make_trainer, preprocess):
     trainer = make_trainer(max_steps=10, eval_steps=5)  # the last step is an evaluation step
     teacher = _teacher()
-    callback = _attach(trainer, teacher, preprocess)
+    callback = attach_callback(trainer, teacher, preprocess)
     trainer.train()
     first, last = callback.rounds
     assert first["generated"] and len(teacher.received) == first["requests"] > 0
@@ -175,7 +164,7 @@ def test_no_round_when_another_callback_stops_training(make_trainer, preprocess)
     trainer = make_trainer(max_steps=20, eval_steps=5)
     trainer.add_callback(StopAtStep(5))
     teacher = _teacher()
-    callback = _attach(trainer, teacher, preprocess)
+    callback = attach_callback(trainer, teacher, preprocess)
     trainer.train()
     assert trainer.state.global_step == 5
     assert [r["generated"] for r in callback.rounds] == [False] and teacher.received == []

@@ -10,19 +10,7 @@ import pytest
 import torch
 from datasets import ClassLabel
 
-from hf_activekd import ActiveKDCallback, ActiveKDConfig
-from testing_utils import LABELS, MARKER, ForwardRecorder, make_model
-
-
-def _callback(trainer, teacher, preprocess=None, **config):
-    config.setdefault("samples_per_round", 8)
-    config.setdefault("samples_per_request", 2)
-    config.setdefault("patience", 0)
-    callback = ActiveKDCallback(
-        trainer, teacher=teacher, config=ActiveKDConfig(**config), preprocess=preprocess, progress=False
-    )
-    trainer.add_callback(callback)
-    return callback
+from testing_utils import LABELS, MARKER, ForwardRecorder, attach_callback, make_model
 
 
 class CountingTeacher:
@@ -47,7 +35,7 @@ def test_classlabel_names_in_another_order_are_refused(make_trainer, datasets_sm
     trainer = make_trainer(train=train)
     counter = CountingTeacher(pool_teacher)
     with pytest.raises(ValueError, match=r"ClassLabel.*another order.*id2label"):
-        _callback(trainer, pool_teacher, preprocess)
+        attach_callback(trainer, pool_teacher, preprocess)
     assert counter.requests == []
 
 
@@ -57,7 +45,7 @@ def test_classlabel_names_that_agree_are_accepted(make_trainer, datasets_small, 
         train=train.cast_column("label", ClassLabel(names=LABELS)),
         eval_dataset=val.cast_column("label", ClassLabel(names=LABELS)),
     )
-    callback = _callback(trainer, pool_teacher, preprocess)
+    callback = attach_callback(trainer, pool_teacher, preprocess)
     assert callback.label_names == LABELS
 
 
@@ -65,15 +53,15 @@ def test_eval_classlabel_with_other_names_is_refused(make_trainer, datasets_smal
     train, val = datasets_small
     trainer = make_trainer(eval_dataset=val.cast_column("label", ClassLabel(names=["a", "b", "c", "d"])))
     with pytest.raises(ValueError, match=r"eval_dataset\['label'\].*ClassLabel.*\['a', 'b', 'c', 'd'\]"):
-        _callback(trainer, pool_teacher, preprocess)
+        attach_callback(trainer, pool_teacher, preprocess)
 
 
 def test_default_label_n_names_are_refused_unless_label_names_given(make_trainer, preprocess, pool_teacher):
     model = make_model(labels=[f"LABEL_{i}" for i in range(4)])
     trainer = make_trainer(model=model)
     with pytest.raises(ValueError, match=r"LABEL_0.*label_names"):
-        _callback(trainer, pool_teacher, preprocess)
-    callback = _callback(
+        attach_callback(trainer, pool_teacher, preprocess)
+    callback = attach_callback(
         make_trainer(model=make_model(labels=[f"LABEL_{i}" for i in range(4)])),
         pool_teacher,
         preprocess,
@@ -85,7 +73,7 @@ def test_default_label_n_names_are_refused_unless_label_names_given(make_trainer
 def test_config_label_names_that_disagree_with_the_model_are_refused(make_trainer, preprocess, pool_teacher):
     trainer = make_trainer()
     with pytest.raises(ValueError, match=r"label_names.*another order.*id2label"):
-        _callback(trainer, pool_teacher, preprocess, label_names=list(reversed(LABELS)))
+        attach_callback(trainer, pool_teacher, preprocess, label_names=list(reversed(LABELS)))
 
 
 def test_string_label_column_is_refused_with_the_fix(make_trainer, datasets_small, preprocess, pool_teacher):
@@ -93,7 +81,7 @@ def test_string_label_column_is_refused_with_the_fix(make_trainer, datasets_smal
     named = train.map(lambda r: {"label": LABELS[r["label"]]})
     trainer = make_trainer(train=named)
     with pytest.raises(ValueError, match=r"integer class ids.*class_encode_column"):
-        _callback(trainer, pool_teacher, preprocess)
+        attach_callback(trainer, pool_teacher, preprocess)
 
 
 # ---------------------------------------------------------------------- datasets that are not a datasets.Dataset
@@ -102,7 +90,7 @@ def test_iterable_train_dataset_trains_on_generated_rows(
 ):
     train, _ = datasets_small
     trainer = make_trainer(train=train.to_iterable_dataset(), max_steps=10, eval_steps=4)
-    callback = _callback(trainer, pool_teacher, preprocess, rows_per_batch=2)
+    callback = attach_callback(trainer, pool_teacher, preprocess, rows_per_batch=2)
     recorder = ForwardRecorder(trainer.model, tokenizer.convert_tokens_to_ids(MARKER))
     trainer.train()
     assert callback.rounds[0]["generated"] and callback.rounds[0]["accepted"] > 0
@@ -128,7 +116,7 @@ def test_torch_train_dataset_trains_on_generated_rows(
     train, _ = datasets_small
     rows = TorchRows(train, ["text", "label", "input_ids", "token_type_ids", "attention_mask"])
     trainer = make_trainer(train=rows, max_steps=10, eval_steps=4)
-    callback = _callback(trainer, pool_teacher, preprocess, rows_per_batch=2)
+    callback = attach_callback(trainer, pool_teacher, preprocess, rows_per_batch=2)
     recorder = ForwardRecorder(trainer.model, tokenizer.convert_tokens_to_ids(MARKER))
     trainer.train()
     assert callback.rounds[0]["accepted"] > 0 and recorder.train_marker_rows > 0
@@ -145,7 +133,7 @@ def test_all_columns_kept_with_a_custom_collator(make_trainer, datasets_small, p
     train, _ = datasets_small
     trainer = make_trainer(remove_unused_columns=False, max_steps=10, eval_steps=4)
     trainer.data_collator = collate
-    callback = _callback(trainer, pool_teacher, preprocess, rows_per_batch=2)
+    callback = attach_callback(trainer, pool_teacher, preprocess, rows_per_batch=2)
     recorder = ForwardRecorder(trainer.model, tokenizer.convert_tokens_to_ids(MARKER))
     trainer.train()
     assert callback.rounds[0]["accepted"] > 0 and recorder.train_marker_rows > 0
@@ -160,7 +148,7 @@ def test_rows_that_generated_samples_cannot_fill_are_refused_before_training(
     trainer = make_trainer(train=rows, remove_unused_columns=False)
     counter = CountingTeacher(pool_teacher)
     with pytest.raises(ValueError, match=r"source_id.*preprocess"):
-        _callback(trainer, pool_teacher, preprocess)
+        attach_callback(trainer, pool_teacher, preprocess)
     assert counter.requests == []
 
 
@@ -168,7 +156,7 @@ def test_rows_that_generated_samples_cannot_fill_are_refused_before_training(
 def test_default_preprocess_pickles(make_trainer, tokenizer, pool_teacher):
     trainer = make_trainer()
     trainer.processing_class = tokenizer
-    callback = _callback(trainer, pool_teacher)
+    callback = attach_callback(trainer, pool_teacher)
     restored = pickle.loads(pickle.dumps(callback.preprocess))
     assert (
         restored({"text": ["a goal"], "label": [0]})["input_ids"]
@@ -179,8 +167,8 @@ def test_default_preprocess_pickles(make_trainer, tokenizer, pool_teacher):
 def test_lambda_preprocess_with_spawned_workers_is_refused(make_trainer, preprocess, pool_teacher):
     trainer = make_trainer(dataloader_num_workers=1, dataloader_multiprocessing_context="spawn")
     with pytest.raises(ValueError, match=r"pickle.*spawn.*preprocess"):
-        _callback(trainer, pool_teacher, preprocess)
-    _callback(
+        attach_callback(trainer, pool_teacher, preprocess)
+    attach_callback(
         make_trainer(dataloader_num_workers=0, dataloader_multiprocessing_context="spawn"), pool_teacher, preprocess
     )  # no workers: nothing to pickle
 
@@ -197,7 +185,7 @@ def test_spawned_worker_trains_on_generated_rows(make_trainer, tokenizer, pool_t
         per_device_eval_batch_size=64,
     )
     trainer.processing_class = tokenizer
-    callback = _callback(trainer, pool_teacher, rows_per_batch=2)  # the default preprocess
+    callback = attach_callback(trainer, pool_teacher, rows_per_batch=2)  # the default preprocess
     recorder = ForwardRecorder(trainer.model, tokenizer.convert_tokens_to_ids(MARKER))
     trainer.train()
     assert callback.rounds[0]["accepted"] > 0

@@ -155,3 +155,18 @@ def build_trainer(tokenizer, output_dir, model=None, train=None, eval_dataset="d
         eval_dataset=make_dataset(tokenizer, 10, seed=2) if eval_dataset == "default" else eval_dataset,
         data_collator=DataCollatorWithPadding(tokenizer),
     )
+
+
+def attach_callback(trainer, teacher, preprocess=None, **config):
+    """An :class:`~hf_activekd.ActiveKDCallback` added to ``trainer``: small rounds (8 samples, 2 per request), no
+    early stopping and no progress bar unless ``config`` says otherwise."""
+    from hf_activekd import ActiveKDCallback, ActiveKDConfig
+
+    config.setdefault("samples_per_round", 8)
+    config.setdefault("samples_per_request", 2)
+    config.setdefault("patience", 0)
+    callback = ActiveKDCallback(
+        trainer, teacher=teacher, config=ActiveKDConfig(**config), preprocess=preprocess, progress=False
+    )
+    trainer.add_callback(callback)
+    return callback
