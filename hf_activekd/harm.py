@@ -96,3 +96,22 @@ def set_aside_texts(directory: str | os.PathLike) -> list[str]:
                 if isinstance(row, dict) and isinstance(row.get("text"), str):
                     texts.append(row["text"])
     return texts
+
+
+def harm_note(record: dict[str, Any], metric: str = "macro_f1") -> str:
+    """The model card's note on a round whose evaluation fell below the best (a Markdown list item)."""
+    harm = record["harm"]
+    text = (
+        f"- Round {record['round']}: validation `{metric}` {harm['metric']:.4f} fell {harm['drop']:.4f} below the "
+        f"best ({harm['best']:.4f} at round {harm['best_round']})"
+    )
+    if record.get("set_aside_rounds"):
+        rounds = ", ".join(str(i) for i in record["set_aside_rounds"])
+        return text + (
+            f": the {record.get('set_aside_rows', 0)} rows of round(s) {rounds}, trained on since the best, were set "
+            "aside for the rest of training."
+        )
+    if harm.get("rounds"):
+        rounds = ", ".join(str(i) for i in harm["rounds"])
+        return text + f"; the rows of round(s) {rounds} were kept (`on_harm='keep'`)."
+    return text + "; no rows trained on since then were left to set aside."
