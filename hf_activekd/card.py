@@ -35,6 +35,7 @@ from typing import Any
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData
 from transformers.utils import logging
 
+from .baseline import effect_text
 from .harm import harm_note
 from .privacy import check_existing_dataset, dataset_visibility
 from .sharding import sharding_of
@@ -331,6 +332,7 @@ class CardInputs:
     examples_per_round: int = 3
     top_classes: int = 10
     dataset_published: bool = True
+    baseline: dict[str, Any] | None = None  # the teacher's effect against a same-run baseline (baseline.py)
 
     @property
     def model_url(self) -> str:
@@ -525,6 +527,8 @@ def summary_section(inputs: CardInputs) -> str:
         lines.append(f"- **Stopped early:** {escape_markdown_cell(inputs.stop_reason, 300)}.")
     if inputs.weights_note:
         lines.append(f"- **Weights in this repository:** {inputs.weights_note}")
+    if inputs.baseline:
+        lines.append(f"- **{effect_text(inputs.baseline)}**")
     return "\n".join(lines)
 
 
@@ -896,6 +900,7 @@ class ActiveKDPublisher:
         self.pushed_dataset_repo: str | None = None
         self._pushed_signature: tuple | None = None
         self._push_pending = False
+        self.baseline: dict[str, Any] | None = None  # set by `hf-activekd distill --baseline` (see baseline.py)
 
     @property
     def trainer(self):
@@ -1062,6 +1067,7 @@ class ActiveKDPublisher:
             weights_note=weights,
             endpoint=_redact_url(constants.ENDPOINT).rstrip("/"),
             dataset_published=self.push_dataset_enabled,
+            baseline=self.baseline,
         )
 
     # ------------------------------------------------------------------ writing
