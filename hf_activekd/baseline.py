@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,18 @@ def snapshot_weights(model) -> dict[str, Any]:
     return {name: tensor.detach().to("cpu", copy=True) for name, tensor in model.state_dict().items()}
 
 
-def train_baseline(trainer, model, initial: Mapping[str, Any], output_dir: Path, eval_dataset, prefix: str):
+def train_baseline(
+    trainer,
+    model,
+    initial: Mapping[str, Any],
+    output_dir: Path,
+    eval_dataset,
+    prefix: str,
+    prepare: Callable[[Any], None] | None = None,
+) -> tuple[dict[str, float], int]:
     """Train ``model`` (loaded with ``initial``) as ``trainer`` was trained, without its ActiveKD callback, and return
-    ``(metrics on eval_dataset, steps)``. Checkpoints go to ``output_dir`` and are removed afterwards."""
+    ``(metrics on eval_dataset, steps)``. Checkpoints go to ``output_dir`` and are removed afterwards. ``prepare`` is
+    called with the new Trainer before training (e.g. to quiet its progress output)."""
     from transformers import Trainer
 
     model.load_state_dict(dict(initial))
@@ -45,6 +54,8 @@ def train_baseline(trainer, model, initial: Mapping[str, Any], output_dir: Path,
         processing_class=trainer.processing_class,
         compute_metrics=compute_metrics if user_fn is None else user_fn,
     )
+    if prepare is not None:
+        prepare(baseline)
     try:
         baseline.train()
         metrics = baseline.evaluate(eval_dataset, metric_key_prefix=prefix)
@@ -78,3 +89,18 @@ def effect_text(effect: Mapping[str, Any]) -> str:
         f"Teacher's effect on the {effect['split']} split (same student, seed, steps and schedule without generated "
         f"rows): " + "; ".join(parts) + "."
     )
+
+
+def compare_with_baseline(trainer, callback, model, initial, output_dir: Path, splits, test_metrics, prepare=None):
+    """The CLI's ``--baseline``: train the baseline, evaluate both students on the test split (the validation split
+    without one), put the teacher's effect in ``callback.publisher.baseline`` and rewrite the card. Returns it."""
+    split = "test" if "test" in splits else "validation"
+    print(f"Baseline: the same student without generated rows, evaluated on the {split} split...", flush=True)
+    without, steps = train_baseline(trainer, model, initial, output_dir / "baseline", splits[split], split, prepare)
+    with_teacher = test_metrics if split == "test" else trainer.evaluate(splits[split], metric_key_prefix=split)
+    effect = teacher_effect(with_teacher or {}, without, split)
+    effect.update(steps=steps, distilled_steps=trainer.state.global_step)
+    callback.publisher.baseline = effect
+    if callback.publisher.is_main:
+        callback.publisher.write_card()
+    return effect

@@ -511,7 +511,7 @@ def distill(args: DistillArguments, config: ActiveKDConfig) -> dict[str, Any]:
     """Run ``hf-activekd distill``: data, student, teacher, Trainer with the callback, outputs. Returns a summary."""
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
-    from .baseline import effect_text, snapshot_weights, teacher_effect, train_baseline
+    from .baseline import compare_with_baseline, effect_text, snapshot_weights
     from .callback import ActiveKDCallback
     from .metrics import MetricsRecorder
     from .teachers import TeacherUnavailableError
@@ -607,16 +607,8 @@ def distill(args: DistillArguments, config: ActiveKDConfig) -> dict[str, Any]:
     plot_path = output_dir / PLOT_FILE
     plot_path = plot_path if plot_path.exists() else None
     if initial is not None:
-        split = "test" if "test" in tokenized else "validation"
-        print(f"Baseline: the same student without generated rows, evaluated on the {split} split...", flush=True)
-        without, steps = train_baseline(
-            trainer, _load_student(args, label_names)[0], initial, output_dir / "baseline", tokenized[split], split
-        )
-        with_teacher = test_metrics if split == "test" else trainer.evaluate(tokenized[split], metric_key_prefix=split)
-        callback.publisher.baseline = teacher_effect(with_teacher, without, split)
-        callback.publisher.baseline.update(steps=steps, distilled_steps=trainer.state.global_step)
-        if callback.publisher.is_main:
-            callback.publisher.write_card()
+        model = _load_student(args, label_names)[0]
+        compare_with_baseline(trainer, callback, model, initial, output_dir, tokenized, test_metrics, _quiet_progress)
     summary = callback.summary()
     summary.update(
         {
