@@ -325,6 +325,8 @@ class ActiveKDCallback(TrainerCallback):
         }
         if record.get("cost"):
             payload["activekd/cost"] = record["cost"]
+        if record.get("set_aside_rows"):
+            payload["activekd/set_aside_rows"] = record["set_aside_rows"]
         return payload
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):

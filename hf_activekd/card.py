@@ -35,6 +35,8 @@ from typing import Any
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData
 from transformers.utils import logging
 
+from .baseline import effect_text
+from .harm import harm_note
 from .privacy import check_existing_dataset, dataset_visibility
 from .sharding import sharding_of
 from .utils import forward_params, strip_url_credentials
@@ -330,6 +332,7 @@ class CardInputs:
     examples_per_round: int = 3
     top_classes: int = 10
     dataset_published: bool = True
+    baseline: dict[str, Any] | None = None  # the teacher's effect against a same-run baseline (baseline.py)
 
     @property
     def model_url(self) -> str:
@@ -395,6 +398,8 @@ def rounds_table(inputs: CardInputs) -> tuple[str, str]:
             notes.append(f"- Round {r['round']}: no request ({escape_markdown_cell(r['skipped'], 300)}).")
         if r.get("error"):
             notes.append(f"- Round {r['round']}: teacher error: {escape_markdown_cell(r['error'], 300)}.")
+        if r.get("harm"):
+            notes.append(harm_note(r, inputs.config.get("metric_for_rounds", "macro_f1")))
         if r.get("failed_requests"):
             notes.append(f"- Round {r['round']}: {r['failed_requests']} of {r.get('requests', 0)} requests failed.")
     text = _table(header, rows) if rows else "_No evaluation happened during training: no round was run._"
@@ -522,6 +527,8 @@ def summary_section(inputs: CardInputs) -> str:
         lines.append(f"- **Stopped early:** {escape_markdown_cell(inputs.stop_reason, 300)}.")
     if inputs.weights_note:
         lines.append(f"- **Weights in this repository:** {inputs.weights_note}")
+    if inputs.baseline:
+        lines.append(f"- **{effect_text(inputs.baseline)}**")
     return "\n".join(lines)
 
 
@@ -893,6 +900,7 @@ class ActiveKDPublisher:
         self.pushed_dataset_repo: str | None = None
         self._pushed_signature: tuple | None = None
         self._push_pending = False
+        self.baseline: dict[str, Any] | None = None  # set by `hf-activekd distill --baseline` (see baseline.py)
 
     @property
     def trainer(self):
@@ -1007,10 +1015,11 @@ class ActiveKDPublisher:
         answers = runner.answers() if runner is not None else {}
         best_round = runner.best_round if runner is not None else None
         if args.load_best_model_at_end and getattr(trainer.state, "best_model_checkpoint", None):
-            weights = (
-                f"the Trainer's best checkpoint by `{args.metric_for_best_model}` "
-                f"({Path(trainer.state.best_model_checkpoint).name}), loaded at the end of training."
-            )
+            checkpoint = Path(trainer.state.best_model_checkpoint).name
+            weights = f"the Trainer's best checkpoint by `{args.metric_for_best_model}` ({checkpoint}"
+            at = [r["round"] for r in rounds if f"checkpoint-{r.get('global_step')}" == checkpoint]
+            weights += f", the evaluation of round {at[0]}" if at else ""
+            weights += "), loaded at the end of training."
         else:
             weights = f"the weights at the end of training (step {trainer.state.global_step})"
             if best_round is not None and rounds and best_round != rounds[-1]["round"]:
@@ -1058,6 +1067,7 @@ class ActiveKDPublisher:
             weights_note=weights,
             endpoint=_redact_url(constants.ENDPOINT).rstrip("/"),
             dataset_published=self.push_dataset_enabled,
+            baseline=self.baseline,
         )
 
     # ------------------------------------------------------------------ writing

@@ -89,6 +89,9 @@ class DistillArguments:
             Disk cache of teacher answers.
         evokd (`bool`, *optional*, defaults to `False`):
             EvoKD: the teacher analyses the student's weaknesses before writing samples.
+        baseline (`bool`, *optional*, defaults to `False`):
+            Also train the same student with the same seed, steps and schedule without generated rows, and report the
+            teacher's effect on the test split (the validation split without one) in the summary and the card.
         output_dir (`str`, *optional*, defaults to `"activekd-student"`):
             Where the student, its card, the plot, the round files and the generated data go.
         overwrite_output_dir (`bool`, *optional*, defaults to `False`):
@@ -155,6 +158,9 @@ class DistillArguments:
     teacher_max_total_tokens: int | None = field(default=None, metadata={"help": "Budget of teacher tokens."})
     teacher_cache_dir: str | None = field(default=None, metadata={"help": "Disk cache of teacher answers."})
     evokd: bool = field(default=False, metadata={"help": "EvoKD: analysis of weaknesses before generation."})
+    baseline: bool = field(
+        default=False, metadata={"help": "Also train without generated rows and report the teacher's effect."}
+    )
     output_dir: str = field(default="activekd-student", metadata={"help": "Output folder."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow a non-empty output folder."})
     max_steps: int = field(
@@ -517,6 +523,7 @@ def distill(args: DistillArguments, config: ActiveKDConfig) -> dict[str, Any]:
     """Run ``hf-activekd distill``: data, student, teacher, Trainer with the callback, outputs. Returns a summary."""
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
+    from .baseline import compare_with_baseline, effect_text, snapshot_weights
     from .callback import ActiveKDCallback
     from .metrics import MetricsRecorder
     from .teachers import TeacherUnavailableError
@@ -539,6 +546,7 @@ def distill(args: DistillArguments, config: ActiveKDConfig) -> dict[str, Any]:
         flush=True,
     )
     model, tokenizer, student_path = _load_student(args, label_names)
+    initial = snapshot_weights(model) if args.baseline else None  # the baseline starts from the same weights
     print(f"Student: {student_path} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters)", flush=True)
 
     def tokenize(rows):
@@ -610,6 +618,9 @@ def distill(args: DistillArguments, config: ActiveKDConfig) -> dict[str, Any]:
     generated = generated if generated.exists() else None
     plot_path = output_dir / PLOT_FILE
     plot_path = plot_path if plot_path.exists() else None
+    if initial is not None:
+        model = _load_student(args, label_names)[0]
+        compare_with_baseline(trainer, callback, model, initial, output_dir, tokenized, test_metrics, _quiet_progress)
     summary = callback.summary()
     summary.update(
         {
@@ -622,6 +633,8 @@ def distill(args: DistillArguments, config: ActiveKDConfig) -> dict[str, Any]:
             "wall_time_s": round(time.perf_counter() - start, 1),
         }
     )
+    if callback.publisher.baseline:
+        summary["baseline"] = callback.publisher.baseline
     with open(output_dir / "distill_summary.json", "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)
     print("\n" + summary_table(callback.rounds))
@@ -636,6 +649,8 @@ def distill(args: DistillArguments, config: ActiveKDConfig) -> dict[str, Any]:
             f"Test: macro-F1 {test_metrics.get('test_macro_f1', float('nan')):.4f}, accuracy "
             f"{test_metrics.get('test_accuracy', float('nan')):.4f}"
         )
+    if callback.publisher.baseline:
+        print(effect_text(callback.publisher.baseline))
     if args.push_to_hub:
         url = trainer.push_to_hub(commit_message="hf-activekd distill")
         summary["hub_url"] = str(url)

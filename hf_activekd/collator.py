@@ -146,13 +146,16 @@ class ActiveKDDataCollator:
         self._reset_state()
 
     def _reset_state(self):
-        self._known: set[int] = set()
-        self._queue: deque[int] = deque()
-        self._encoded: dict[int, dict[str, Any]] = {}
+        # Rows are known by a stable key, (round, position in its round file), not by their index in the pool: a
+        # round set aside (see harm.py) removes rows from the middle of the pool.
+        self._known: set[tuple] = set()
+        self._queue: deque[tuple] = deque()
+        self._encoded: dict[tuple, dict[str, Any]] = {}
         self._passes = 0
         self._shard: tuple[int, int] | None = None
-        self._mine: list[int] = []  # this process's (and worker's) share of the pool, for ``_indexed`` rows
-        self._indexed = 0
+        self._mine: list[tuple] = []  # this process's (and worker's) share of the pool, for ``_indexed`` rows
+        self._by_key: dict[tuple, int] = {}
+        self._indexed: list | None = None
 
     def __getstate__(self):  # worker processes start with a fresh cursor and cache
         state = dict(self.__dict__)
@@ -170,27 +173,43 @@ class ActiveKDDataCollator:
             return 0, 1
         return info.id, info.num_workers
 
-    def _my_indices(self, total: int) -> tuple[list[int], bool]:
-        """This process's share of a pool of ``total`` rows, and whether it changed since the last call (it is
+    def _my_indices(self, rows: list[dict[str, Any]]) -> tuple[list[tuple], bool]:
+        """This process's share of the pool ``rows`` (as row keys), and whether it changed since the last call (it is
         recomputed only when the pool or the worker changes)."""
         worker, num_workers = self._worker_shard()
         if self._shard != (worker, num_workers):
             self._reset_state()
             self._shard = (worker, num_workers)
-        if total != self._indexed:
+        if rows is not self._indexed:  # the pool re-reads its files into a new list when they change
             # A fixed place for every row (row i: rank i % world_size, then every num_workers-th of the rank's rows):
             # shares stay disjoint across ranks and workers, and a row keeps its place as the pool grows.
-            mine = list(range(self.rank, total, self.world_size))[worker::num_workers]
-            self._mine, self._indexed = mine, total
+            seen: dict[Any, int] = {}
+            keys = []
+            for row in rows:
+                index = row.get("round", -1) if isinstance(row, Mapping) else -1
+                keys.append((index, seen.get(index, 0)))
+                seen[index] = seen.get(index, 0) + 1
+            self._by_key = {key: i for i, key in enumerate(keys)}
+            mine = keys[self.rank :: self.world_size][worker::num_workers]
+            self._mine, self._indexed = mine, rows
             return mine, True
         return self._mine, False
 
-    def _next_rows(self, k: int) -> list[tuple[int, dict[str, Any]]]:
+    def _next_rows(self, k: int) -> list[tuple[tuple, dict[str, Any]]]:
         rows = self.pool.rows()
         if not rows or k <= 0:
             return []
-        mine, changed = self._my_indices(len(rows))
-        new = [i for i in mine if i not in self._known] if changed else []
+        mine, changed = self._my_indices(rows)
+        new = []
+        if changed:
+            present = set(mine)
+            gone = self._known - present
+            if gone:  # rows set aside: never used again
+                self._queue = deque(key for key in self._queue if key in present)
+                self._known -= gone
+                for key in gone:
+                    self._encoded.pop(key, None)
+            new = [key for key in mine if key not in self._known]
         if new:
             # New rows join the rows not yet used in this pass, in a random order: they reach the next batches at
             # the rate of their share of the pool. (Putting them first would train on the latest round alone for a
@@ -200,7 +219,7 @@ class ActiveKDDataCollator:
             self._queue = deque(pending)
             self._known.update(new)
         k = min(k, len(mine))  # a row at most once per batch: fewer rows when the share is small
-        picked: list[int] = []
+        picked: list[tuple] = []
         guard = 0
         while len(picked) < k and guard < 2 * len(mine) + 2:
             guard += 1
@@ -210,10 +229,10 @@ class ActiveKDDataCollator:
                 random.Random(f"{self.seed}/{self.rank}/pass/{self._passes}").shuffle(order)
                 # rows already in this batch (from the end of the last pass) go last in the new pass
                 self._queue.extend([i for i in order if i not in picked] + [i for i in order if i in picked])
-            index = self._queue.popleft()
-            if index < len(rows) and index not in picked:
-                picked.append(index)
-        return [(i, rows[i]) for i in picked]
+            key = self._queue.popleft()
+            if key in self._by_key and key not in picked:
+                picked.append(key)
+        return [(key, rows[self._by_key[key]]) for key in picked]
 
     def _find_label_key(self, feature: Mapping[str, Any]) -> str | None:
         if self.label_key is not None:

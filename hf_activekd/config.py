@@ -95,6 +95,12 @@ class ActiveKDConfig:
             ``"raise"``.
         check_teacher (`bool`, *optional*, defaults to `True`):
             Check that the teacher is reachable before training starts (a clear error instead of a silent run).
+        harm_delta (`float`, *optional*, defaults to `0.02`):
+            Fall of ``metric_for_rounds`` below the best evaluation so far that counts as harm: the rows trained on
+            since the best evaluation (the rounds generated at and after it) are then handled as ``on_harm`` says.
+        on_harm (`str`, *optional*, defaults to `"drop_round"`):
+            What harm does: ``"drop_round"`` sets those rounds' rows aside for the rest of training (their files are
+            renamed ``round-NNNN.jsonl.set-aside``, nothing is deleted) and records them; ``"keep"`` only records it.
         output_subdir (`str`, *optional*, defaults to `"activekd"`):
             Folder under ``args.output_dir`` holding the round files, ``rounds.json`` and the answer log.
     """
@@ -165,6 +171,16 @@ class ActiveKDConfig:
         metadata={"help": "When the teacher fails as a whole: continue or raise.", "choices": ["continue", "raise"]},
     )
     check_teacher: bool = field(default=True, metadata={"help": "Check the teacher is reachable before training."})
+    harm_delta: float = field(
+        default=0.02, metadata={"help": "Fall of the metric below the best so far that counts as harm."}
+    )
+    on_harm: str = field(
+        default="drop_round",
+        metadata={
+            "help": "On harm: set the rounds since the best aside (drop_round) or only record it (keep).",
+            "choices": ["drop_round", "keep"],
+        },
+    )
     output_subdir: str = field(default="activekd", metadata={"help": "Folder under output_dir for round files."})
 
     def __post_init__(self):
@@ -188,6 +204,10 @@ class ActiveKDConfig:
             errors.append(f"report_classes must be 'targeted' or 'full', got {self.report_classes!r}")
         if self.teacher_on_failure not in ("continue", "raise"):
             errors.append(f"teacher_on_failure must be 'continue' or 'raise', got {self.teacher_on_failure!r}")
+        if not self.harm_delta >= 0:
+            errors.append(f"harm_delta must be >= 0, got {self.harm_delta}")
+        if self.on_harm not in ("drop_round", "keep"):
+            errors.append(f"on_harm must be 'drop_round' or 'keep', got {self.on_harm!r}")
         if self.rows_per_batch < 0:
             errors.append(f"rows_per_batch must be >= 0, got {self.rows_per_batch}")
         if self.max_rounds < 0 or self.patience < 0:

@@ -28,6 +28,7 @@ from transformers.utils import logging
 from .answer_log import ANSWERS_FILE, LEGACY_RUN_ID, AnswerLog, replay_plan, request_fingerprint
 from .config import ActiveKDConfig
 from .distributed import MainProcessError, process_info, run_on_main_and_broadcast
+from .harm import detect_harm, move_round_aside, set_aside_rounds, set_aside_texts
 from .metrics import EvalReport
 from .policy import plan_requests
 from .pool import GeneratedPool, RowFilter
@@ -162,9 +163,12 @@ class RoundRunner:
             for index, rows in sorted(by_round.items()):
                 if not self.pool.round_path(index).exists():
                     self.pool.write_round(index, rows)
+            for index in sorted(set_aside_rounds(self.rounds)):  # set aside before the checkpoint: stays aside
+                move_round_aside(self.pool, index)
             self.write_rounds()
         self.pool.refresh()
         self.filter.add_seen(r["text"] for r in self.pool.rows())
+        self.filter.add_seen(set_aside_texts(self.output_dir))  # the same junk is not accepted again
 
     def write_rounds(self) -> None:
         atomic_write_text(self.output_dir / ROUNDS_FILE, json.dumps(self.rounds, indent=2, ensure_ascii=False))
@@ -250,6 +254,17 @@ class RoundRunner:
             "wall_time_s": 0.0,
             "teacher": self.teacher.name,
         }
+        harm = detect_harm(
+            self.rounds,
+            value,
+            self.best_metric,
+            self.best_round,
+            round_index,
+            self.config.resolve_greater_is_better(),
+            self.config.harm_delta,
+        )
+        if harm is not None:
+            self._handle_harm(record, harm)
         if self.should_stop:
             record["skipped"] = f"stopping: {self.stop_reason}"
         elif skip:
@@ -277,6 +292,32 @@ class RoundRunner:
         if self.is_main:
             self.write_rounds()
         return record
+
+    def _handle_harm(self, record: dict[str, Any], harm: dict[str, Any]) -> None:
+        """Record the harm; with ``on_harm="drop_round"``, set the rows of the rounds since the best aside (every
+        process takes the same decision from the same records and moves the files it sees; see harm.py)."""
+        record["harm"] = harm
+        suspects = harm["rounds"]
+        if self.config.on_harm == "drop_round" and suspects:
+            record["set_aside_rounds"] = list(suspects)
+            record["set_aside_rows"] = sum(int(r.get("accepted", 0)) for r in self.rounds if r["round"] in suspects)
+            for index in suspects:
+                move_round_aside(self.pool, index)
+        logger.warning(
+            "ActiveKD round %d: %s=%.4f is %.4f below the best (%.4f at round %d): the rows of round(s) %s %s.",
+            record["round"],
+            self.config.metric_for_rounds,
+            harm["metric"],
+            harm["drop"],
+            harm["best"],
+            harm["best_round"],
+            suspects or "none",
+            "are set aside for the rest of training"
+            if "set_aside_rounds" in record
+            else "are kept (on_harm='keep')"
+            if suspects
+            else "were already set aside",
+        )
 
     def _generate(self, report: EvalReport, eval_texts: Sequence[str] | None, round_index: int) -> dict[str, Any]:
         start = time.perf_counter()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from transformers import DataCollatorWithPadding
 
@@ -162,3 +164,44 @@ def test_append_keeps_whole_rows_when_asked(tokenizer, tmp_path):
     assert batch["input_ids"].shape[1] > DataCollatorWithPadding(tokenizer)(features)["input_ids"].shape[1]
     with pytest.raises(ValueError, match="replace"):
         _collator(tokenizer, tmp_path, mode="replace", truncate=False)
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_a_round_set_aside_leaves_the_batches(tokenizer, tmp_path, num_workers):
+    """A round file moved aside (harm detection) takes its rows out of the next batches of a running DataLoader, and
+    the rows after it in the pool keep their own texts and labels."""
+    import torch.utils.data
+
+    pool = GeneratedPool(tmp_path)
+    labels = {0: "science", 1: "cooking", 2: "politics"}
+    for index, label in labels.items():
+        pool.write_round(index, _rows(6, round_index=index, label=label))
+    collator = _collator(tokenizer, tmp_path, rows_per_batch=3)
+    marker = tokenizer.convert_tokens_to_ids(MARKER)
+    loader = torch.utils.data.DataLoader(
+        _features(tokenizer, 2 * 400),
+        batch_size=2,
+        collate_fn=collator,
+        num_workers=num_workers,
+        **({"prefetch_factor": 1} if num_workers else {}),
+    )
+
+    def generated(batch):
+        out = []
+        for ids, label in zip(batch["input_ids"], batch["labels"]):
+            if (ids == marker).any():
+                words = tokenizer.decode(ids, skip_special_tokens=True).split()
+                out.append((int(words[-2]), int(words[-1]), LABELS[int(label)]))  # (round, row, label)
+        return out
+
+    batches = iter(loader)
+    before = [row for _ in range(8) for row in generated(next(batches))]
+    assert {r for r, _, _ in before} == {0, 1, 2}  # every round reached batches (and round 1's rows were encoded)
+    os.rename(tmp_path / "round-0001.jsonl", tmp_path / "round-0001.jsonl.set-aside")  # as harm.py does
+    for _ in range(num_workers):  # batches the workers had built before the move
+        next(batches)
+    after = [row for _ in range(40) for row in generated(next(batches))]
+    assert after and all(r != 1 for r, _, _ in after)
+    assert all(label == labels[r] for r, _, label in after)  # no stale encoding under another row's place
+    assert {(r, i) for r, i, _ in after} == {(r, i) for r in (0, 2) for i in range(6)}

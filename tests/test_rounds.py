@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from hf_activekd import ActiveKDConfig, GeneratedSample, RoundRunner, Teacher, TeacherResponse, build_report
 
@@ -138,3 +139,64 @@ def test_answers_are_replayed_not_resent(tmp_path):
     third = ScriptTeacher(answer)
     RoundRunner(third, config, NAMES, tmp_path).run(_report())
     assert len(third.sent) == 3
+
+
+def _scripted_run(tmp_path, on_harm, values=(0.5, 0.8, 0.79, 0.7)):
+    def answer(request):
+        return TeacherResponse(
+            key=request.key, samples=[GeneratedSample(f"text for {request.key} {request.seed}", "")]
+        )
+
+    config = ActiveKDConfig(samples_per_round=3, patience=0, harm_delta=0.02, on_harm=on_harm)
+    runner = RoundRunner(ScriptTeacher(answer), config, NAMES, tmp_path)
+    for value in values:
+        runner.run(_report(), metrics={"eval_macro_f1": value})
+    return runner
+
+
+def test_harm_sets_aside_the_rounds_since_the_best(tmp_path):
+    # Round 1 is the best (0.8); its rows and round 2's are trained on before evaluation 3, which falls to 0.7.
+    runner = _scripted_run(tmp_path, "drop_round")
+    first, last = runner.rounds[2], runner.rounds[3]
+    assert "harm" not in first  # 0.79 is within harm_delta of 0.8
+    assert last["harm"] == {"metric": 0.7, "best": 0.8, "best_round": 1, "drop": pytest.approx(0.1), "rounds": [1, 2]}
+    assert (
+        last["set_aside_rounds"] == [1, 2]
+        and last["set_aside_rows"] == sum(runner.rounds[i]["accepted"] for i in (1, 2)) > 0
+    )
+    left = {r["round"] for r in runner.pool.rows()}
+    assert left == {0, 3}  # round 3's rows, generated after the decision, are new
+    assert sorted(p.name for p in tmp_path.glob("*.set-aside")) == [
+        "round-0001.jsonl.set-aside",
+        "round-0002.jsonl.set-aside",
+    ]
+    assert json.loads((tmp_path / "rounds.json").read_text())[3]["set_aside_rounds"] == [1, 2]
+
+    # A resumed runner keeps them aside even if the files came back, and still refuses their texts.
+    saved = runner.state_dict()
+    (tmp_path / "round-0001.jsonl.set-aside").rename(tmp_path / "round-0001.jsonl")
+    again = RoundRunner(ScriptTeacher(lambda r: None), runner.config, NAMES, tmp_path)
+    again.load_state_dict(saved)
+    assert {r["round"] for r in again.pool.rows()} == {0, 3}
+    text = json.loads((tmp_path / "round-0001.jsonl.set-aside").read_text().splitlines()[0])["text"]
+    assert again.filter.check(GeneratedSample(text, "alpha")) == "duplicate"
+
+    # A later fall only sets aside what is not aside yet.
+    again.teacher = runner.teacher
+    record = again.run(_report(), metrics={"eval_macro_f1": 0.6})
+    assert record["set_aside_rounds"] == [3]
+
+
+def test_harm_with_on_harm_keep_is_recorded_only(tmp_path):
+    runner = _scripted_run(tmp_path, "keep")
+    last = runner.rounds[3]
+    assert last["harm"]["rounds"] == [1, 2] and "set_aside_rounds" not in last
+    assert {r["round"] for r in runner.pool.rows()} == {0, 1, 2, 3}
+    assert not list(tmp_path.glob("*.set-aside*"))
+
+
+def test_harm_settings_are_validated():
+    with pytest.raises(ValueError, match="on_harm"):
+        ActiveKDConfig(on_harm="drop")
+    with pytest.raises(ValueError, match="harm_delta"):
+        ActiveKDConfig(harm_delta=-0.1)
