@@ -17,12 +17,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .prompts import prompt_examples
+from .quality import QUALITY_CHECKS, QualityGate
 from .teachers.base import GeneratedSample, TeacherRequest
 from .utils import atomic_write_text
 
 ROUND_FILE = re.compile(r"^round-(\d{4,})\.jsonl$")
 
-DROP_REASONS = ("unknown_label", "empty", "too_short", "too_long", "label_echo", "duplicate")
+DROP_REASONS = ("unknown_label", "empty", "too_short", "too_long", "label_echo", "duplicate", *QUALITY_CHECKS)
 
 
 def normalize_text(text: str) -> str:
@@ -36,12 +38,18 @@ class RowFilter:
     """Checks generated samples and counts every drop by reason.
 
     A sample is kept when its label is a known label, its text is non-empty and within ``[min_chars, max_chars]``,
-    it is not just a label name, and its normalised text was not seen before (training data, earlier rounds, or
-    earlier in this round).
+    it is not just a label name, its normalised text was not seen before (training data, earlier rounds, or
+    earlier in this round), and it passes the ``quality`` gate (:class:`~hf_activekd.quality.QualityGate`, every
+    check on by default).
     """
 
     def __init__(
-        self, label_names: Sequence[str], min_chars: int = 8, max_chars: int = 1000, seen: Iterable[str] = ()
+        self,
+        label_names: Sequence[str],
+        min_chars: int = 8,
+        max_chars: int = 1000,
+        seen: Iterable[str] = (),
+        quality: QualityGate | None = None,
     ):
         self.label_names = list(label_names)
         self._known = set(self.label_names)
@@ -51,11 +59,15 @@ class RowFilter:
         self.min_chars = min_chars
         self.max_chars = max_chars
         self.seen: set[str] = {normalize_text(t) for t in seen}
+        self.quality = quality if quality is not None else QualityGate()
 
     def add_seen(self, texts: Iterable[str]) -> None:
+        """Mark generated rows (of earlier rounds) as seen: their duplicates and near-duplicates are dropped."""
+        texts = list(texts)
         self.seen.update(normalize_text(t) for t in texts)
+        self.quality.add(texts)
 
-    def check(self, sample: GeneratedSample) -> str | None:
+    def check(self, sample: GeneratedSample, prompt_texts: Sequence[str] = ()) -> str | None:
         """The drop reason for ``sample``, or None when it is accepted (it is then marked as seen)."""
         if sample.label not in self._known:
             return "unknown_label"
@@ -71,16 +83,21 @@ class RowFilter:
             return "too_long"
         if key in self.seen:
             return "duplicate"
+        reason = self.quality.check(text, sample.label, prompt_texts)
+        if reason is not None:
+            return reason
         self.seen.add(key)
+        self.quality.add(text)
         return None
 
     def accept(
         self, request: TeacherRequest, samples: Sequence[GeneratedSample], round_index: int, teacher: str
     ) -> tuple[list[dict[str, Any]], Counter]:
         rows, drops = [], Counter()
+        shown = prompt_examples(request.messages)
         for sample in samples:
             label = sample.label if sample.label else request.label
-            reason = self.check(GeneratedSample(text=sample.text, label=label))
+            reason = self.check(GeneratedSample(text=sample.text, label=label), shown)
             if reason is not None:
                 drops[reason] += 1
                 continue

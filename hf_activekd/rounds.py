@@ -28,6 +28,7 @@ from .distributed import MainProcessError, process_info, run_on_main_and_broadca
 from .metrics import EvalReport
 from .policy import plan_requests
 from .pool import GeneratedPool, RowFilter
+from .quality import QualityGate
 from .teachers.base import Teacher, TeacherResponse
 from .utils import atomic_write_text
 
@@ -72,7 +73,9 @@ class RoundRunner:
         self.label_names = list(label_names)
         self.output_dir = Path(output_dir)
         self.pool = GeneratedPool(self.output_dir)
-        self.filter = RowFilter(self.label_names, config.min_chars, config.max_chars, train_texts)
+        self.filter = RowFilter(
+            self.label_names, config.min_chars, config.max_chars, train_texts, QualityGate.from_config(config)
+        )
         self.progress = progress
         self.rounds: list[dict[str, Any]] = []
         self.best_metric: float | None = None
