@@ -218,7 +218,8 @@ class QualityGate:
       ``true: ... predicted: ...``) or a ``snake_case`` label name in the text.
     - ``not_words``: fewer letters than ``min_letter_ratio`` of letters and symbols (digits don't count).
     - ``repetition``: a word or a phrase repeated over and over.
-    - ``prompt_copy``: at least ``near_duplicate_threshold`` similar to a text shown in the request's prompt.
+    - ``prompt_copy``: at least ``near_duplicate_threshold`` similar to a text shown in the request's prompt, or
+      holding that share of its n-grams (a copy with a few words added).
     - ``near_duplicate``: at least ``near_duplicate_threshold`` similar to a text accepted before (see :meth:`add`).
 
     Args:
@@ -255,22 +256,24 @@ class QualityGate:
             self.index.add(texts)
 
     def _copies_prompt_text(self, text: str, prompt_texts: Sequence[str]) -> bool:
+        """Whether ``text`` is similar to a shown text, or holds nearly all of it with at most as much again added
+        (``"<shown> today"``). Long examples are clipped in prompts (``…``): then any addition counts as a copy."""
         if not prompt_texts:
             return False
         grams = char_ngrams(text)
         for shown in prompt_texts:
-            clipped = shown.endswith("…")  # prompts clip long examples: compare with the start of the text
+            clipped = shown.endswith("…")
             if shown not in self._prompt_grams:
                 if len(self._prompt_grams) > 10_000:
                     self._prompt_grams.clear()
                 self._prompt_grams[shown] = char_ngrams(shown.rstrip("…") if clipped else shown)
             seen = self._prompt_grams[shown]
-            if clipped:
-                shared = len(np.intersect1d(grams, seen, assume_unique=True))
-                similar = len(seen) > 0 and shared / len(seen) >= self.near_duplicate_threshold
-            else:
-                similar = jaccard(grams, seen) >= self.near_duplicate_threshold
-            if similar:
+            if len(seen) == 0 or len(grams) == 0:
+                continue
+            shared = len(np.intersect1d(grams, seen, assume_unique=True))
+            if shared / (len(grams) + len(seen) - shared) >= self.near_duplicate_threshold:
+                return True
+            if shared / len(seen) >= self.near_duplicate_threshold and (clipped or len(grams) <= 2 * len(seen)):
                 return True
         return False
 
