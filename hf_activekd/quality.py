@@ -29,7 +29,7 @@ import numpy as np
 
 QUALITY_CHECKS = ("markup", "prompt_echo", "not_words", "repetition", "prompt_copy", "near_duplicate")
 
-# HTML tags and entities, template and code residue, JSON fragments, markdown code fences.
+# HTML tags, template and code residue, JSON fragments, markdown code fences (entities: see has_markup).
 _MARKUP = re.compile(
     r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>"  # <p>, </div>, <br/>, <a href="...">
     r"|\{\{|\}\}"  # repeated braces
@@ -43,7 +43,8 @@ _MARKUP = re.compile(
 # The teacher's own instructions (hf_activekd.prompts) coming back as a "sample".
 _PROMPT_ECHO = re.compile(
     r"\bJSON\b"
-    r"|\b(?:write|here are|generate|generated)\s+(?:\d+|\w+)\s+(?:new,?\s+)?(?:diverse\s+)?(?:examples|samples)\b"
+    r"|\b(?:write|here are|generate|generated)\s+(?:\d+|two|three|four|five|six|seven|eight|nine|ten)\s+"
+    r"(?:new,?\s+)?(?:diverse\s+)?(?:examples|samples)\b"
     r"|\b(?:new|diverse|more)\s+examples\s+of\b|\bexamples?\s+of\s+the\s+class\b|\bof\s+the\s+class\s+['\"]"
     r"|\bthe\s+student\s+(?:gets|would|was\s+confident)|\bstudent's\s+validation\b|\bvalidation\s+report\b"
     r"|\bhard\s+negatives?\b|\bdo\s+not\s+(?:copy|mention)\s+the\b|\bthe\s+class\s+name\b"
@@ -216,7 +217,7 @@ class QualityGate:
       (``"text":``, ``{"``), markdown code fences, ``[Your Name]`` placeholders.
     - ``prompt_echo``: the request's own instructions (``JSON``, ``Write 5 new examples``, ``hard negatives``,
       ``true: ... predicted: ...``) or a ``snake_case`` label name in the text.
-    - ``not_words``: fewer letters than ``min_letter_ratio`` of letters and symbols (digits don't count).
+    - ``not_words``: fewer letters than ``min_letter_ratio`` of the letters, symbols and half the digits.
     - ``repetition``: a word or a phrase repeated over and over.
     - ``prompt_copy``: at least ``near_duplicate_threshold`` similar to a text shown in the request's prompt, or
       holding that share of its n-grams (a copy with a few words added).
@@ -227,7 +228,8 @@ class QualityGate:
             gate off.
         near_duplicate_threshold (`float`, defaults to 0.9): Character 5-gram Jaccard similarity from which a text
             is a copy of a prompt text or a near-duplicate of an accepted one.
-        min_letter_ratio (`float`, defaults to 0.6): Smallest share of letters among letters and symbols.
+        min_letter_ratio (`float`, defaults to 0.6): Smallest share of letters among the letters, symbols and half
+            the digits (any script: ``str.isalpha``).
     """
 
     def __init__(
