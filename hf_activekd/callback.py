@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -14,9 +15,10 @@ from transformers.utils import logging
 from .card import ActiveKDPublisher
 from .collator import ActiveKDDataCollator
 from .config import ActiveKDConfig
-from .distributed import MainProcessError, run_on_main_and_broadcast
+from .distributed import MainProcessError, barrier, data_parallel_info, run_on_main_and_broadcast
 from .metrics import MetricsRecorder
-from .rounds import STATE_FILE, RoundRunner
+from .rounds import RoundRunner
+from .run_state import STATE_FILE, install_round_state, move_aside, new_run_id, saved_runner_state
 from .teachers.base import Teacher, TeacherUnavailableError
 from .utils import forward_params
 
@@ -62,7 +64,7 @@ class ActiveKDCallback(TrainerCallback):
             ``train_dataset[config.text_column]`` where present.
         progress (`bool`, defaults to `True`): Progress bar over a round's teacher requests.
         dataset_repo_id (`str`, *optional*): Dataset repo for the generated data when the model is pushed. Defaults to
-            ``<model repo>-activekd-data`` (private when ``args.hub_private_repo``).
+            ``<model repo>-activekd-data`` (never more public than the model repo: see :mod:`hf_activekd.privacy`).
         push_dataset (`bool`, defaults to `True`): Push the generated data (and its card) with the model.
         source_datasets (`Sequence[str]`, *optional*): Hub ids of your datasets, for the model card's metadata.
 
@@ -119,14 +121,18 @@ class ActiveKDCallback(TrainerCallback):
         self.train_texts = (
             list(train_texts) if train_texts is not None else (self._column(trainer.train_dataset) or [])
         )
+        if self.config.greater_is_better is None:  # follow the Trainer's direction for the same metric, or the name
+            self.config = dataclasses.replace(
+                self.config, greater_is_better=self.config.resolve_greater_is_better(args)
+            )
+        # Installed on the trainer only while it trains (on_train_begin .. on_train_end): see _install_hooks.
         self.recorder = MetricsRecorder(trainer.compute_metrics, self.label_names)
-        trainer.compute_metrics = self.recorder
+        self._user_compute_metrics = trainer.compute_metrics
         self.runner: RoundRunner | None = None
         self.collator: ActiveKDDataCollator | None = None
         self._training = False
         self._checked = False
         self.publisher = ActiveKDPublisher(self, dataset_repo_id, push_dataset, source_datasets)
-        self.publisher.install()  # wraps trainer.create_model_card: the card records every round (see card.py)
 
     # ------------------------------------------------------------------ set-up checks
     @property
@@ -159,6 +165,12 @@ class ActiveKDCallback(TrainerCallback):
         if names and self.config.text_column in names:
             return [str(t) for t in dataset[self.config.text_column]]
         return None
+
+    def _every_eval_text(self) -> list[str]:
+        """The texts generated rows must never copy: ``eval_texts`` and the texts of every eval dataset."""
+        datasets = self.trainer.eval_dataset
+        datasets = datasets.values() if isinstance(datasets, dict) else [datasets]
+        return list(self.eval_texts or []) + [t for d in datasets for t in (self._column(d) or [])]
 
     def _label_column_of(self, dataset) -> str | None:
         names = getattr(dataset, "column_names", None) or []
@@ -224,13 +236,30 @@ class ActiveKDCallback(TrainerCallback):
             )
 
     # ------------------------------------------------------------------ events
+    def _install_hooks(self) -> None:
+        """Wrap ``trainer.compute_metrics`` (given back in on_train_end) and ``trainer.create_model_card``.
+
+        The card wrapper stays after training, so that ``trainer.push_to_hub()`` after ``train()`` publishes the
+        rounds; it passes through once the callback is removed from the trainer (see card.py).
+        """
+        trainer = self.trainer
+        if trainer.compute_metrics is not self.recorder:  # idempotent: on_train_begin can run twice
+            self._user_compute_metrics = trainer.compute_metrics
+            self.recorder.user_fn = trainer.compute_metrics
+            trainer.compute_metrics = self.recorder
+        self.publisher.install()  # the card records every round (see card.py)
+
+    def _remove_hooks(self) -> None:
+        if self.trainer.compute_metrics is self.recorder:
+            self.trainer.compute_metrics = self._user_compute_metrics
+
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
-        if self.runner is None:
-            self.runner = RoundRunner(
-                self.teacher, self.config, self.label_names, self.output_dir, self.train_texts, self.progress
-            )
+        self._install_hooks()
         if state.global_step > 0:
             self._restore(args, state)
+        elif self.runner is None or self.runner.rounds:  # a fresh run (not on_train_begin again before any round)
+            self._start_fresh(args)
+        install_round_state(self.trainer, state, self.runner.state_dict)  # the rounds travel in trainer_state.json
         if self.config.check_teacher and not self._checked:
             try:
                 run_on_main_and_broadcast(self.teacher.check)
@@ -249,8 +278,10 @@ class ActiveKDCallback(TrainerCallback):
         inner = loader.collate_fn
         if isinstance(inner, ActiveKDDataCollator):  # on_train_begin twice (auto_find_batch_size): stay idempotent
             inner = inner.collate_fn
-        rank, world, mode = args.process_index, args.world_size, self.config.mix_mode
+        mode = self.config.mix_mode
         accelerator = getattr(self.trainer, "accelerator", None)
+        # under tensor/context parallelism the processes of one data-parallel group share a batch: shard by that rank
+        rank, world = data_parallel_info(args.process_index, args.world_size, accelerator)
         dispatch = getattr(accelerator, "dispatch_batches", None) if accelerator is not None else None
         if dispatch is None:
             import torch.utils.data
@@ -274,6 +305,7 @@ class ActiveKDCallback(TrainerCallback):
             rank=rank,
             world_size=world,
             seed=self.config.seed,
+            truncate=self.config.truncate_generated_rows or mode == "replace",
         )
         loader.collate_fn = self.collator
 
@@ -323,7 +355,9 @@ class ActiveKDCallback(TrainerCallback):
         return payload
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
-        if self.runner is None or not state.is_world_process_zero:
+        # The state also travels in the checkpoint's trainer_state.json (ActiveKDRoundState); this copy is for people
+        # and older versions. Written wherever the Trainer saves (each node with save_on_each_node).
+        if self.runner is None or not args.should_save:
             return control
         checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if checkpoint.is_dir():
@@ -331,17 +365,58 @@ class ActiveKDCallback(TrainerCallback):
                 json.dump(self.runner.state_dict(), f, indent=2)
         return control
 
+    def _new_runner(self, run_id: str | None) -> RoundRunner:
+        return RoundRunner(
+            self.teacher,
+            self.config,
+            self.label_names,
+            self.output_dir,
+            self.train_texts,
+            self.progress,
+            eval_texts=self._every_eval_text(),
+            run_id=run_id,
+        )
+
+    def _start_fresh(self, args: TrainingArguments) -> None:
+        """A new run: a new run id (the same on every process); an ``activekd/`` folder left by an earlier run in this
+        ``output_dir`` is moved aside, never deleted, so that its rows and answers cannot leak into this run."""
+        run_id = run_on_main_and_broadcast(new_run_id)
+        if args.local_process_index == 0:  # each node's first process: nodes may not share a file system
+            moved = move_aside(self.output_dir)
+            if moved is not None:
+                logger.warning(
+                    "ActiveKD starts a new run, but %s holds an earlier run's rounds: moved it to %s (nothing is "
+                    "deleted). To continue that run, pass resume_from_checkpoint to trainer.train().",
+                    self.output_dir,
+                    moved,
+                )
+        barrier()  # nobody reads the folder before it is clean
+        self.runner = self._new_runner(run_id)
+
     def _restore(self, args: TrainingArguments, state: TrainerState) -> None:
-        path = Path(args.output_dir) / f"checkpoint-{state.global_step}" / STATE_FILE
-        if not path.exists():
-            logger.warning("Resuming at step %d but %s is missing: rounds start afresh.", state.global_step, path)
+        """Take the round state of the checkpoint being resumed, the main process's on every process (every rank must
+        take the same round decisions, or one would skip a broadcast and training would hang)."""
+
+        def read() -> tuple[dict[str, Any] | None, str, str]:
+            saved, source = saved_runner_state(args, state)
+            return saved, source, new_run_id()
+
+        saved, source, run_id = run_on_main_and_broadcast(read)  # the same answer on every process
+        if saved is None:
+            logger.warning(
+                "Resuming at step %d, but the checkpoint holds no ActiveKD state: rounds start afresh, as a new run.",
+                state.global_step,
+            )
+            self._start_fresh(args)
             return
-        with open(path, encoding="utf-8") as f:
-            self.runner.load_state_dict(json.load(f))
-        logger.info("ActiveKD restored %d round records from %s.", len(self.runner.rounds), path)
+        self.runner = self._new_runner(run_id)
+        self.runner.load_state_dict(saved, manage_files=args.local_process_index == 0)
+        logger.info("ActiveKD restored %d round records from %s.", len(self.runner.rounds), source)
+        barrier()
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         self._training = False
+        self._remove_hooks()  # trainer.evaluate() after training gets the user's compute_metrics again
         if self.runner is not None and self.runner.rounds and state.is_world_process_zero:
             best = self.runner.best_round
             logger.info(
@@ -366,7 +441,9 @@ class ActiveKDCallback(TrainerCallback):
         rounds = self.rounds
         return {
             "rounds": len(rounds),
-            "generated_rounds": sum(1 for r in rounds if r.get("generated")),
+            "generated_rounds": self.runner.generated_rounds
+            if self.runner
+            else 0,  # rounds with rows asked for and answered
             "accepted": sum(r["accepted"] for r in rounds),
             "requested": sum(r["requested"] for r in rounds),
             "tokens_in": sum(r["tokens_in"] for r in rounds),

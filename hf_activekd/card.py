@@ -35,6 +35,8 @@ from typing import Any
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData
 from transformers.utils import logging
 
+from .privacy import check_existing_dataset, dataset_visibility
+from .sharding import sharding_of
 from .utils import forward_params, strip_url_credentials
 
 logger = logging.get_logger(__name__)
@@ -295,7 +297,7 @@ class CardInputs:
         is_simulation (`bool`): Whether the teacher is a simulation (no LLM).
         best_round (`int`, *optional*), stop_reason (`str`, *optional*): From the round runner.
         answers (`dict`): Teacher answers by request key (``answers.jsonl``), for latencies.
-        student_latency (`dict`, *optional*): From :func:`measure_student_latency`.
+        student_latency (`dict`, *optional*): From :func:`measure_student_latency`, or ``{"skipped": reason}``.
         base_model (`str`, *optional*), source_datasets (`list[str]`): Metadata.
         training (`dict`): A few training arguments for the reproduction snippet.
         weights_note (`str`): Which weights were published (final or best checkpoint).
@@ -458,7 +460,12 @@ def latency_section(inputs: CardInputs) -> str:
     teacher = teacher_latency(inputs.rounds, inputs.answers)
     student = inputs.student_latency
     lines = []
-    if student:
+    if student and student.get("skipped"):
+        lines.append(
+            f"- **Student:** not measured: {student['skipped']}. Time it after loading the saved model on one device."
+        )
+        student = None
+    elif student:
         lines.append(
             f"- **Student:** {student['ms_per_sample']:.3f} ms per sample, measured on {student['samples']} "
             f"evaluation samples in batches of {student['batch_size']} on `{student['device']}`."
@@ -893,7 +900,11 @@ class ActiveKDPublisher:
 
     # ------------------------------------------------------------------ hooks
     def install(self) -> None:
-        """Wrap ``trainer.create_model_card`` on the instance and tag the model (idempotent)."""
+        """Wrap ``trainer.create_model_card`` on the instance and tag the model (idempotent).
+
+        Called when training begins. The wrapper adds the rounds to the card only while the callback is registered
+        with the trainer (``trainer.callback_handler.callbacks``); once it is removed, it passes through.
+        """
         trainer = self.trainer
         model = trainer.model
         if hasattr(model, "add_model_tags"):
@@ -901,14 +912,14 @@ class ActiveKDPublisher:
                 model.add_model_tags(list(TAGS))
             except Exception as exc:  # noqa: BLE001 - tags are a nicety
                 logger.debug("add_model_tags failed: %s", exc)
-        if getattr(trainer.create_model_card, "_activekd_publisher", None) is not None:
+        if getattr(trainer.create_model_card, "_activekd_publisher", None) is self:
             return
         original = trainer.create_model_card
 
         @functools.wraps(original)
         def create_model_card(*args, **kwargs):
             result = original(*args, **kwargs)
-            if self.is_main:
+            if self.is_main and self.registered:
                 self.write_card(model_name=kwargs.get("model_name"))
                 if self._push_pending:
                     self._push_pending = False
@@ -917,6 +928,12 @@ class ActiveKDPublisher:
 
         create_model_card._activekd_publisher = self
         trainer.create_model_card = create_model_card
+
+    @property
+    def registered(self) -> bool:
+        """Whether the callback is (still) one of the trainer's callbacks."""
+        handler = getattr(self.trainer, "callback_handler", None)
+        return any(cb is self.callback for cb in getattr(handler, "callbacks", ()))
 
     @property
     def is_main(self) -> bool:
@@ -962,6 +979,10 @@ class ActiveKDPublisher:
             return None
         if self.student_latency is None:
             trainer, callback = self.trainer, self.callback
+            sharding = sharding_of(trainer)
+            if sharding is not None:  # a forward pass here, on the main process alone, would hang the others
+                self.student_latency = {"skipped": f"the model is sharded across processes ({sharding})"}
+                return self.student_latency
             dataset = trainer.eval_dataset
             if isinstance(dataset, dict):
                 dataset = dataset[callback.eval_key or next(iter(dataset))]
@@ -1081,7 +1102,8 @@ class ActiveKDPublisher:
 
     # ------------------------------------------------------------------ pushing
     def push_dataset(self, inputs: CardInputs | None = None) -> str | None:
-        """Push the accepted rows and their card to the dataset repo (private when the model repo is private).
+        """Push the accepted rows and their card to the dataset repo (private when the model repo is private, see
+        :mod:`hf_activekd.privacy`).
 
         Skipped when disabled, when there is no row, or when nothing changed since the last push. Failures are logged
         (and kept in :attr:`last_push_error`), never raised, so that a checkpoint push does not end training.
@@ -1098,10 +1120,13 @@ class ActiveKDPublisher:
         args = self.trainer.args
         repo_id = inputs.dataset_repo_id
         try:
+            # never more public than the model: ask the Hub how visible the model repo really is (see privacy.py)
+            visibility = dataset_visibility(inputs.model_repo_id, args.hub_token, args.hub_private_repo)
+            check_existing_dataset(repo_id, args.hub_token, visibility)
             dataset = generated_dataset(inputs.rows, inputs.label_names)
             dataset.push_to_hub(
                 repo_id,
-                private=bool(args.hub_private_repo),
+                private=visibility.private,
                 token=args.hub_token,
                 commit_message=f"ActiveKD data: {len(inputs.rows)} rows after round {inputs.rounds[-1]['round']}",
             )

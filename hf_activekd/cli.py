@@ -506,6 +506,7 @@ def distill(args: DistillArguments, config: ActiveKDConfig) -> dict[str, Any]:
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
     from .callback import ActiveKDCallback
+    from .metrics import MetricsRecorder
     from .teachers import TeacherUnavailableError
 
     output_dir = Path(args.output_dir)
@@ -568,6 +569,7 @@ def distill(args: DistillArguments, config: ActiveKDConfig) -> dict[str, Any]:
             eval_dataset=tokenized["validation"],
             data_collator=DataCollatorWithPadding(tokenizer),
             processing_class=tokenizer,
+            compute_metrics=MetricsRecorder(None, label_names),  # accuracy and macro-F1, for the test split too
         )
         try:
             callback = ActiveKDCallback(trainer, teacher, config, preprocess=tokenize)

@@ -63,13 +63,21 @@ class ActiveKDConfig:
         metric_for_rounds (`str`, *optional*, defaults to `"macro_f1"`):
             Metric rounds are judged on: ``"macro_f1"``, ``"accuracy"``, or any key of the Trainer's eval metrics
             (with or without the ``eval_`` prefix).
-        greater_is_better (`bool`, *optional*, defaults to `True`):
-            Whether a larger ``metric_for_rounds`` is better (set to `False` for a loss).
+        greater_is_better (`bool`, *optional*):
+            Whether a larger ``metric_for_rounds`` is better. When `None` (default), it is inferred as transformers
+            does for ``metric_for_best_model``: the Trainer's ``TrainingArguments.greater_is_better`` when its
+            ``metric_for_best_model`` names the same metric, else `False` for a name ending in ``"loss"`` and `True`
+            otherwise.
         mix_mode (`str`, *optional*, defaults to `"append"`):
-            How generated rows enter training batches: ``"append"`` adds ``rows_per_batch`` rows to each batch;
-            ``"replace"`` replaces that many rows, keeping batch shapes and memory fixed.
+            How generated rows enter training batches: ``"append"`` adds ``rows_per_batch`` rows to each batch (the
+            batch gets more rows); ``"replace"`` replaces that many rows, keeping batch shapes and memory fixed.
         rows_per_batch (`int`, *optional*, defaults to `4`):
-            Generated rows mixed into each training batch (per process) once the pool is not empty.
+            Generated rows mixed into each training batch (per process) once the pool is not empty; fewer when a
+            process's (or dataloader worker's) share of the pool is smaller: a row never appears twice in a batch.
+        truncate_generated_rows (`bool`, *optional*, defaults to `True`):
+            Cut generated rows to the longest original row of their batch (keeping their last token, e.g. ``[SEP]``),
+            so that they never make batches longer. Always on with ``mix_mode="replace"``; set it to `False` with
+            ``"append"`` to train on whole generated rows (batches may then be longer than without them).
         min_chars (`int`, *optional*, defaults to `8`):
             Shortest accepted generated text.
         max_chars (`int`, *optional*, defaults to `1000`):
@@ -144,12 +152,21 @@ class ActiveKDConfig:
     metric_for_rounds: str = field(
         default="macro_f1", metadata={"help": "Metric rounds are judged on (macro_f1, accuracy, or an eval key)."}
     )
-    greater_is_better: bool = field(default=True, metadata={"help": "Whether a larger metric is better."})
+    greater_is_better: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Whether a larger metric is better (default: False for a name ending in 'loss', else True)."
+        },
+    )
     mix_mode: str = field(
         default="append",
         metadata={"help": "How generated rows enter batches.", "choices": ["append", "replace"]},
     )
     rows_per_batch: int = field(default=4, metadata={"help": "Generated rows mixed into each training batch."})
+    truncate_generated_rows: bool = field(
+        default=True,
+        metadata={"help": "Cut generated rows to their batch's longest row (always on with mix_mode='replace')."},
+    )
     min_chars: int = field(default=8, metadata={"help": "Shortest accepted generated text."})
     max_chars: int = field(default=1000, metadata={"help": "Longest accepted generated text."})
     max_new_tokens: int = field(default=512, metadata={"help": "Generation budget of one teacher answer."})
@@ -186,6 +203,11 @@ class ActiveKDConfig:
             errors.append(f"allocation_floor must be in [0, 1], got {self.allocation_floor}")
         if self.mix_mode not in ("append", "replace"):
             errors.append(f"mix_mode must be 'append' or 'replace', got {self.mix_mode!r}")
+        if self.mix_mode == "replace" and not self.truncate_generated_rows:
+            errors.append(
+                "mix_mode='replace' keeps batch shapes fixed and always cuts generated rows: "
+                "truncate_generated_rows=False needs mix_mode='append'"
+            )
         if self.report_classes not in ("targeted", "full"):
             errors.append(f"report_classes must be 'targeted' or 'full', got {self.report_classes!r}")
         if self.teacher_on_failure not in ("continue", "raise"):
@@ -211,5 +233,26 @@ class ActiveKDConfig:
         if errors:
             raise ValueError("Invalid ActiveKDConfig: " + "; ".join(errors))
 
+    def resolve_greater_is_better(self, args: Any = None) -> bool:
+        """Whether a larger ``metric_for_rounds`` is better (see ``greater_is_better``).
+
+        Args:
+            args (`transformers.TrainingArguments`, *optional*): The Trainer's arguments; their ``greater_is_better``
+                is followed when their ``metric_for_best_model`` is the same metric (``eval_`` prefix or not).
+        """
+        if self.greater_is_better is not None:
+            return bool(self.greater_is_better)
+        name = _bare_metric(self.metric_for_rounds)
+        trainer_metric = getattr(args, "metric_for_best_model", None)
+        trainer_greater = getattr(args, "greater_is_better", None)
+        if trainer_metric and trainer_greater is not None and _bare_metric(trainer_metric) == name:
+            return bool(trainer_greater)
+        return not name.endswith("loss")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _bare_metric(name: str) -> str:
+    """A metric name without the Trainer's ``eval_`` prefix."""
+    return name[len("eval_") :] if name.startswith("eval_") else name

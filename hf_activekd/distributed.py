@@ -58,3 +58,27 @@ def run_on_main_and_broadcast(fn: Callable[[], T]) -> T:
     if status == "error":
         raise MainProcessError(value)
     return value
+
+
+def data_parallel_info(process_index: int, world_size: int, accelerator: Any = None) -> tuple[int, int]:
+    """``(data-parallel rank, data-parallel size)`` of this process.
+
+    Under tensor, context or sequence parallelism several processes share one batch: they must see the same generated
+    rows, so rows are sharded by the data-parallel rank, not the global one. accelerate lays its device mesh out as
+    ``(dp_replicate, dp_shard, cp, sp, tp)`` with the last dimension varying fastest, so the processes of one
+    data-parallel group are consecutive global ranks.
+    """
+    config = getattr(accelerator, "parallelism_config", None) if accelerator is not None else None
+    group = 1
+    for name in ("cp_size", "sp_size", "tp_size"):
+        size = getattr(config, name, None) if config is not None else None
+        if isinstance(size, int) and size > 1:
+            group *= size
+    if group <= 1 or world_size % group:
+        return process_index, world_size
+    return process_index // group, world_size // group
+
+
+def barrier() -> None:
+    """Wait for every process (no-op outside distributed runs): a broadcast of nothing, so it can never hang alone."""
+    run_on_main_and_broadcast(lambda: None)

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .near_duplicates import NearDuplicateIndex
 from .prompts import prompt_examples
 from .quality import QUALITY_CHECKS, QualityGate
 from .teachers.base import GeneratedSample, TeacherRequest
@@ -24,7 +25,17 @@ from .utils import atomic_write_text
 
 ROUND_FILE = re.compile(r"^round-(\d{4,})\.jsonl$")
 
-DROP_REASONS = ("unknown_label", "empty", "too_short", "too_long", "label_echo", "duplicate", *QUALITY_CHECKS)
+DROP_REASONS = (
+    "unknown_label",
+    "empty",
+    "too_short",
+    "too_long",
+    "label_echo",
+    "eval_text",
+    "duplicate",
+    *QUALITY_CHECKS,
+    "over_request",
+)
 
 
 def normalize_text(text: str) -> str:
@@ -38,9 +49,24 @@ class RowFilter:
     """Checks generated samples and counts every drop by reason.
 
     A sample is kept when its label is a known label, its text is non-empty and within ``[min_chars, max_chars]``,
-    it is not just a label name, its normalised text was not seen before (training data, earlier rounds, or
-    earlier in this round), and it passes the ``quality`` gate (:class:`~hf_activekd.quality.QualityGate`, every
-    check on by default).
+    it is not just a label name, it is neither a copy nor a near copy of an evaluation text (``eval_text``: see
+    :class:`~hf_activekd.near_duplicates.NearDuplicateIndex`), and its normalised text was not seen before
+    (``duplicate``: training data, earlier rounds, or earlier in this round), and it passes the ``quality`` gate
+    (:class:`~hf_activekd.quality.QualityGate`: markup, prompt echoes, not words, repetition, copies of prompt texts,
+    near-duplicates of accepted rows; every check on by default).
+
+    Validation texts must never enter training: they would inflate the validation metric that judges rounds, picks
+    the best checkpoint and goes into the model card, and be published with the generated data. Prompts quote them,
+    so a teacher may echo one, even under another class.
+
+    Args:
+        label_names (`Sequence[str]`): The known labels.
+        min_chars (`int`, defaults to `8`), max_chars (`int`, defaults to `1000`): Accepted text lengths.
+        seen (`Iterable[str]`, *optional*): Texts whose exact (normalised) copies are dropped, e.g. training texts.
+        eval_texts (`Iterable[str]`, *optional*): Texts whose copies and near copies are dropped: every evaluation text
+            and every text a prompt may quote. More can be added with :meth:`add_eval_texts`.
+        near_threshold (`float`, defaults to `0.9`): Similarity from which a text is a near copy of an eval text.
+        quality (`QualityGate`, *optional*): The quality gate run on texts not seen before; defaults to every check.
     """
 
     def __init__(
@@ -49,6 +75,8 @@ class RowFilter:
         min_chars: int = 8,
         max_chars: int = 1000,
         seen: Iterable[str] = (),
+        eval_texts: Iterable[str] = (),
+        near_threshold: float = 0.9,
         quality: QualityGate | None = None,
     ):
         self.label_names = list(label_names)
@@ -59,6 +87,8 @@ class RowFilter:
         self.min_chars = min_chars
         self.max_chars = max_chars
         self.seen: set[str] = {normalize_text(t) for t in seen}
+        self.eval_index = NearDuplicateIndex(near_threshold)
+        self.add_eval_texts(eval_texts)
         self.quality = quality if quality is not None else QualityGate()
 
     def add_seen(self, texts: Iterable[str]) -> None:
@@ -66,6 +96,10 @@ class RowFilter:
         texts = list(texts)
         self.seen.update(normalize_text(t) for t in texts)
         self.quality.add(texts)
+
+    def add_eval_texts(self, texts: Iterable[str]) -> None:
+        """Protect more texts (copies and near copies are dropped as ``eval_text``)."""
+        self.eval_index.add(t for t in texts if isinstance(t, str) and t.strip())
 
     def check(self, sample: GeneratedSample, prompt_texts: Sequence[str] = ()) -> str | None:
         """The drop reason for ``sample``, or None when it is accepted (it is then marked as seen)."""
@@ -81,6 +115,8 @@ class RowFilter:
             return "too_short"
         if len(text) > self.max_chars:
             return "too_long"
+        if self.eval_index.find(text) is not None:
+            return "eval_text"
         if key in self.seen:
             return "duplicate"
         reason = self.quality.check(text, sample.label, prompt_texts)
@@ -93,11 +129,16 @@ class RowFilter:
     def accept(
         self, request: TeacherRequest, samples: Sequence[GeneratedSample], round_index: int, teacher: str
     ) -> tuple[list[dict[str, Any]], Counter]:
+        """Check ``samples`` answered to ``request``: the accepted rows (at most ``request.num_samples``: a teacher
+        that writes more than it was asked for gets the extra ones dropped as ``over_request``, so a round never
+        trains on more rows than ``samples_per_round``) and the drops by reason."""
         rows, drops = [], Counter()
         shown = prompt_examples(request.messages)
         for sample in samples:
             label = sample.label if sample.label else request.label
             reason = self.check(GeneratedSample(text=sample.text, label=label), shown)
+            if reason is None and len(rows) >= request.num_samples:
+                reason = "over_request"
             if reason is not None:
                 drops[reason] += 1
                 continue
@@ -201,13 +242,19 @@ class GeneratedPool:
         return len(self.rows())
 
     def remove_rounds_after(self, last_round: int) -> list[Path]:
-        """Move round files newer than ``last_round`` aside (``*.jsonl.discarded``), e.g. when resuming from an
-        earlier checkpoint. Nothing is deleted."""
+        """Move round files newer than ``last_round`` aside, e.g. when resuming from an earlier checkpoint. Nothing is
+        deleted: the first copy is ``round-NNNN.jsonl.discarded``, later ones ``.discarded.1``, ``.discarded.2``..."""
         moved = []
         for index, path in self.round_files():
             if index > last_round:
-                target = path.with_name(path.name + ".discarded")
-                os.replace(path, target)
+                for n in range(10_000):
+                    target = path.with_name(path.name + ".discarded" + (f".{n}" if n else ""))
+                    if not target.exists():
+                        break
+                try:
+                    os.rename(path, target)
+                except FileNotFoundError:  # another process moved it (several nodes on one file system)
+                    continue
                 moved.append(target)
         self._signature = ()
         self._scanned = False

@@ -99,18 +99,26 @@ def build_messages(
         if confused_with is not None:
             hard = report.hard_negatives(num_hard_negatives, true=target, predicted=confused_with)
             hard += report.hard_negatives(num_hard_negatives, true=confused_with, predicted=target)
-            hard = sorted(set(hard), key=lambda i: -report.confidences[i])[:num_hard_negatives]
+            rank = (lambda i: -report.confidences[i]) if report.has_confidences else (lambda i: i)
+            hard = sorted(set(hard), key=rank)[:num_hard_negatives]
         else:
             hard = [
                 i
                 for i in report.hard_negatives(num_hard_negatives * 3)
                 if target in (report.labels[i], report.predictions[i])
             ][:num_hard_negatives]
-        if hard:
+        if hard and report.has_confidences:
             parts += ["", "Hard negatives (the student was confident and wrong):"]
             parts += [
                 f'- "{_clip(texts[i])}" true: {label_names[report.labels[i]]}, predicted: '
                 f"{label_names[report.predictions[i]]} (confidence {report.confidences[i]:.2f})"
+                for i in hard
+            ]
+        elif hard:  # a report from class ids: no confidence to show or rank by
+            parts += ["", "Hard negatives (the student got them wrong):"]
+            parts += [
+                f'- "{_clip(texts[i])}" true: {label_names[report.labels[i]]}, predicted: '
+                f"{label_names[report.predictions[i]]}"
                 for i in hard
             ]
     if earlier_samples:

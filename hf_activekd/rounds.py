@@ -4,7 +4,9 @@
 and the CLI can drive it directly:
 
 ```python
-runner = RoundRunner(teacher, config, label_names, "out/activekd", train_texts=train["text"])
+runner = RoundRunner(
+    teacher, config, label_names, "out/activekd", train_texts=train["text"], eval_texts=val["text"]
+)
 report = build_report(logits, labels, label_names)
 record = runner.run(report, eval_texts=val["text"], global_step=step)
 ```
@@ -23,20 +25,21 @@ from typing import Any
 
 from transformers.utils import logging
 
+from .answer_log import ANSWERS_FILE, LEGACY_RUN_ID, AnswerLog, replay_plan, request_fingerprint
 from .config import ActiveKDConfig
 from .distributed import MainProcessError, process_info, run_on_main_and_broadcast
 from .metrics import EvalReport
 from .policy import plan_requests
 from .pool import GeneratedPool, RowFilter
 from .quality import QualityGate
-from .teachers.base import Teacher, TeacherResponse
+from .run_state import STATE_FILE, new_run_id
+from .teachers.base import Teacher, TeacherRequest, TeacherResponse, generate_with_answers
 from .utils import atomic_write_text
 
 logger = logging.get_logger(__name__)
 
 ROUNDS_FILE = "rounds.json"
-ANSWERS_FILE = "answers.jsonl"
-STATE_FILE = "activekd_state.json"
+__all__ = ["ANSWERS_FILE", "ROUNDS_FILE", "STATE_FILE", "RoundRunner"]
 
 
 def _scalar_metrics(metrics: dict[str, Any] | None) -> dict[str, float]:
@@ -57,6 +60,10 @@ class RoundRunner:
         output_dir (`str` or `os.PathLike`): Folder of ``round-NNNN.jsonl``, ``rounds.json`` and ``answers.jsonl``.
         train_texts (`Sequence[str]`, *optional*): Training texts; generated duplicates of them are dropped.
         progress (`bool`, defaults to `True`): Show a progress bar over a round's requests.
+        eval_texts (`Sequence[str]`, *optional*): Every validation text; generated copies and near copies of them are
+            dropped (``eval_text``), whether or not a prompt quoted them. Texts passed to :meth:`run` are added.
+        run_id (`str`, *optional*): The run this runner belongs to; defaults to a new one. Logged answers are replayed
+            only for the same run (see :meth:`load_state_dict`).
     """
 
     def __init__(
@@ -67,6 +74,8 @@ class RoundRunner:
         output_dir: str | os.PathLike,
         train_texts: Sequence[str] = (),
         progress: bool = True,
+        eval_texts: Sequence[str] = (),
+        run_id: str | None = None,
     ):
         self.teacher = teacher
         self.config = config
@@ -74,8 +83,14 @@ class RoundRunner:
         self.output_dir = Path(output_dir)
         self.pool = GeneratedPool(self.output_dir)
         self.filter = RowFilter(
-            self.label_names, config.min_chars, config.max_chars, train_texts, QualityGate.from_config(config)
+            self.label_names,
+            config.min_chars,
+            config.max_chars,
+            train_texts,
+            eval_texts=eval_texts,
+            quality=QualityGate.from_config(config),
         )
+        self._protected: Sequence[str] | None = None  # the last eval_texts given to run(), already protected
         self.progress = progress
         self.rounds: list[dict[str, Any]] = []
         self.best_metric: float | None = None
@@ -83,7 +98,8 @@ class RoundRunner:
         self.rounds_without_improvement = 0
         self.should_stop = False
         self.stop_reason: str | None = None
-        self._answers: dict[str, dict[str, Any]] | None = None
+        self.run_id = run_id or new_run_id()
+        self.log = AnswerLog(self.output_dir)
         self.rank, self.world_size = process_info()
 
     # ------------------------------------------------------------------ state
@@ -93,36 +109,16 @@ class RoundRunner:
 
     @property
     def generated_rounds(self) -> int:
-        return sum(1 for r in self.rounds if r.get("generated"))
+        """Rounds that count against ``max_rounds``: those in which at least one teacher request was answered."""
+        return sum(1 for r in self.rounds if r.get("generated") and r.get("requests", 0) > r.get("failed_requests", 0))
 
     def answers(self) -> dict[str, dict[str, Any]]:
-        """Every teacher answer received so far in this output folder, by request key (read once, then kept)."""
-        if self._answers is None:
-            self._answers = {}
-            path = self.output_dir / ANSWERS_FILE
-            if path.exists():
-                with open(path, encoding="utf-8") as f:
-                    for line in f:
-                        try:
-                            entry = json.loads(line)
-                        except json.JSONDecodeError:
-                            continue
-                        self._answers[entry["key"]] = entry["response"]
-        return self._answers
-
-    def _log_answers(self, responses: Sequence[TeacherResponse]) -> None:
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.output_dir / ANSWERS_FILE, "a", encoding="utf-8") as f:
-            for r in responses:
-                if r.error is None:
-                    f.write(json.dumps({"key": r.key, "response": r.to_dict()}, ensure_ascii=False) + "\n")
-                    self.answers()[r.key] = r.to_dict()
-            f.flush()
-            os.fsync(f.fileno())
+        """The successful teacher answers of this run so far, by request key (the latest one per key)."""
+        return {e["key"]: e["response"] for e in self.log.of_run(self.run_id) if e["response"].get("error") is None}
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "rounds": self.rounds,
+            "rounds": list(self.rounds),
             "best_metric": self.best_metric,
             "best_round": self.best_round,
             "rounds_without_improvement": self.rounds_without_improvement,
@@ -130,28 +126,48 @@ class RoundRunner:
             "stop_reason": self.stop_reason,
             "teacher": self.teacher.state_dict(),
             "pool_rows": len(self.pool.rows()),
+            "run_id": self.run_id,
+            "rows": list(self.pool.rows()),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the records of a checkpoint; round files written after it are moved aside."""
+    def load_state_dict(self, state: dict[str, Any], manage_files: bool | None = None) -> None:
+        """Restore the records of a checkpoint and continue its run.
+
+        With ``manage_files`` (default: on the main process; the callback asks each node's first process, since nodes
+        may not share a file system), round files written after the checkpoint are moved aside (numbered
+        ``*.discarded`` files, nothing is deleted) and round files the checkpoint holds but the folder lacks (a
+        checkpoint copied elsewhere, another node) are written from the checkpoint's rows. The teacher's spending is
+        restored from the answer log when it records more than the checkpoint (answers after the checkpoint).
+        """
         self.rounds = list(state.get("rounds", []))
         self.best_metric = state.get("best_metric")
         self.best_round = state.get("best_round")
         self.rounds_without_improvement = int(state.get("rounds_without_improvement", 0))
         self.should_stop = bool(state.get("should_stop", False))
         self.stop_reason = state.get("stop_reason")
+        self.run_id = state.get("run_id") or LEGACY_RUN_ID
         self.teacher.load_state_dict(state.get("teacher", {}))
+        budget = getattr(self.teacher, "budget", None)
+        if budget is not None and hasattr(budget, "restore_spend"):
+            budget.restore_spend(self.log.spend(self.run_id))
         last_round = max((r["round"] for r in self.rounds if r.get("generated")), default=-1)
-        if self.is_main:
+        if self.is_main if manage_files is None else manage_files:
             moved = self.pool.remove_rounds_after(last_round)
             if moved:
                 logger.warning(
                     "Resuming: %d round file(s) written after the checkpoint were moved aside (%s). Their answers "
-                    "are replayed from %s when the same requests come again.",
+                    "are replayed from %s for the same rounds of this run.",
                     len(moved),
                     ", ".join(p.name for p in moved),
                     ANSWERS_FILE,
                 )
+            by_round: dict[int, list[dict[str, Any]]] = defaultdict(list)
+            for row in state.get("rows") or []:
+                if isinstance(row, dict) and isinstance(row.get("round"), int) and row["round"] <= last_round:
+                    by_round[row["round"]].append(row)
+            for index, rows in sorted(by_round.items()):
+                if not self.pool.round_path(index).exists():
+                    self.pool.write_round(index, rows)
             self.write_rounds()
         self.pool.refresh()
         self.filter.add_seen(r["text"] for r in self.pool.rows())
@@ -177,7 +193,7 @@ class RoundRunner:
         """Update the early-stopping state with this evaluation; return whether it is the best so far."""
         better = self.best_metric is None or (
             value > self.best_metric + self.config.min_delta
-            if self.config.greater_is_better
+            if self.config.resolve_greater_is_better()
             else value < self.best_metric - self.config.min_delta
         )
         if better:
@@ -233,6 +249,7 @@ class RoundRunner:
             "tokens_out": 0,
             "cost": 0.0,
             "cache_hits": 0,
+            "replayed": 0,
             "wall_time_s": 0.0,
             "teacher": self.teacher.name,
         }
@@ -241,6 +258,9 @@ class RoundRunner:
         elif self.generated_rounds >= self.config.max_rounds:
             record["skipped"] = f"max_rounds={self.config.max_rounds} reached"
         else:
+            if eval_texts is not None and eval_texts is not self._protected:
+                self.filter.add_eval_texts(eval_texts)  # every text a prompt may quote
+                self._protected = eval_texts
             try:
                 result = run_on_main_and_broadcast(lambda: self._generate(report, eval_texts, round_index))
             except MainProcessError as exc:
@@ -265,37 +285,74 @@ class RoundRunner:
         for row in self.pool.rows():
             earlier[row["label"]].append(row["text"])
         requests = plan_requests(report, self.config, round_index, eval_texts, earlier)
-        answers = self.answers()
-        replayed = {r.key: TeacherResponse.from_dict(answers[r.key]) for r in requests if r.key in answers}
-        for response in replayed.values():
-            response.cached = True
-        to_send = [r for r in requests if r.key not in replayed]
+        fingerprints = {r.key: request_fingerprint(r, self.teacher.name) for r in requests}
+        logged = [e for e in self.log.of_run(self.run_id) if e["round"] == round_index]
+        replayed, to_send, extra = replay_plan(requests, logged, fingerprints)
+        if replayed or extra:
+            logger.warning(
+                "ActiveKD round %d: %d answer(s) of this run were already logged before a restart; they are used, "
+                "and %d request(s) are sent.",
+                round_index,
+                len(replayed) + len(extra),
+                len(to_send),
+            )
+        pending = {r.key: r for r in to_send}
+        arrived: dict[str, TeacherResponse] = {}
+
+        def on_answer(response: TeacherResponse) -> None:  # on disk the moment it arrives (crash, kill, Ctrl-C)
+            request = pending.get(response.key)
+            if request is None or response.key in arrived:
+                return
+            arrived[response.key] = response
+            self.log.append(self.run_id, round_index, request, response, fingerprints[request.key])
+
         error = None
         try:
-            fresh = self.teacher.generate(to_send, progress=self.progress) if to_send else []
+            fresh = generate_with_answers(self.teacher, to_send, self.progress, on_answer) if to_send else []
         except Exception as exc:  # noqa: BLE001 - a failing teacher must not end training
             if self.config.teacher_on_failure == "raise":
                 raise
             logger.error("Teacher %s failed in round %d: %s", self.teacher.name, round_index, exc)
             error = f"{type(exc).__name__}: {exc}"
-            fresh = [TeacherResponse(key=r.key, error=error) for r in to_send]
-        self._log_answers(fresh)
+            fresh = [arrived.get(r.key) or TeacherResponse(key=r.key, error=error) for r in to_send]
+        for response in fresh:
+            on_answer(response)
         by_key = {r.key: r for r in fresh}
-        by_key.update(replayed)
+        for key, entry in replayed.items():
+            by_key[key] = TeacherResponse.from_dict(entry["response"])
+        requests = [r for r in requests if r.key in replayed or r.key in pending]  # the plan less the room made
+        for entry in extra:  # answers of this round for classes the new plan does not ask for: used all the same
+            requests.append(
+                TeacherRequest(
+                    key=entry["key"],
+                    label=entry["label"],
+                    num_samples=int(entry["num_samples"]),
+                    reason=entry["reason"],
+                )
+            )
+            by_key[entry["key"]] = TeacherResponse.from_dict(entry["response"])
+        replayed_keys = set(replayed) | {e["key"] for e in extra}
 
         rows: list[dict[str, Any]] = []
         drops: Counter = Counter()
         faults: Counter = Counter()
         accepted_by_class: Counter = Counter()
         requested_by_class: Counter = Counter()
-        stats = {"tokens_in": 0, "tokens_out": 0, "cost": 0.0, "cache_hits": 0, "failed_requests": 0}
+        stats = {
+            "tokens_in": 0,
+            "tokens_out": 0,
+            "cost": 0.0,
+            "cache_hits": 0,
+            "replayed": len(replayed_keys),
+            "failed_requests": 0,
+        }
         for request in requests:
             response = by_key.get(request.key) or TeacherResponse(key=request.key, error="no response")
             requested_by_class[request.label] += request.num_samples
             faults.update(response.faults)
             if response.cached:
                 stats["cache_hits"] += 1
-            else:
+            else:  # replayed answers were paid by this run: they count
                 stats["tokens_in"] += response.prompt_tokens
                 stats["tokens_out"] += response.completion_tokens
                 stats["cost"] += response.cost

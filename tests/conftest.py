@@ -29,7 +29,7 @@ def pool_teacher():
     from hf_activekd import PoolTeacher
 
     texts, labels = make_texts(60, seed=7)
-    return PoolTeacher([f"{t} {MARKER}" for t in texts], labels, label_names=LABELS, seed=0)
+    return PoolTeacher([f"{MARKER} {t}" for t in texts], labels, label_names=LABELS, seed=0)
 
 
 @pytest.fixture

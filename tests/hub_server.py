@@ -67,11 +67,19 @@ class HubServer:
     Args:
         user (`str`, defaults to ``"tester"``): The namespace of repositories created without one.
         token (`str`, *optional*): When given, API requests without ``Authorization: Bearer <token>`` get a 401.
+
+    Attributes:
+        creates (`list`): Every create request as ``(repo_type, repo_id, visibility)``, where ``visibility`` is what
+            the client asked for: ``"private"``, ``"public"`` or `None` (the account's default, here public).
+        repo_info_fails (`bool`): Answer 500 to ``GET /api/models/{repo}``, to simulate a Hub that cannot say
+            whether a model repository is private.
     """
 
     def __init__(self, user: str = "tester", token: str | None = None):
         self.user = user
         self.token = token
+        self.creates: list[tuple[str, str, str | None]] = []
+        self.repo_info_fails = False
         self.repos: dict[tuple[str, str], Repo] = {}
         self.lfs_objects: dict[str, bytes] = {}
         self.requests: list[RecordedRequest] = []
@@ -133,7 +141,9 @@ class HubServer:
         repo_id = f"{namespace}/{payload['name']}"
         prefix = "" if repo_type == "model" else f"{repo_type}s/"
         url = f"{self.url}/{prefix}{repo_id}"
+        asked = payload.get("visibility") or {True: "private", False: "public"}.get(payload.get("private"))
         with self.lock:
+            self.creates.append((repo_type, repo_id, asked))
             if (repo_type, repo_id) in self.repos:
                 return 409, {"error": "You already created this repo", "url": url}
             private = payload.get("visibility") == "private" or bool(payload.get("private"))
@@ -305,6 +315,8 @@ class _Handler(BaseHTTPRequestHandler):
         if rest == "" or rest.startswith("/revision/"):
             if method != "GET":
                 return False
+            if hub.repo_info_fails and repo_type == "model":
+                return self._send(500, {"error": "repo_info_fails is set"})
             return self._send(
                 200,
                 {

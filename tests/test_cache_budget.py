@@ -126,6 +126,7 @@ def test_budget_state_roundtrip():
         "total_tokens": 7,
         "cost": 0.0,
         "cache_hits": 1,
+        "estimated_tokens": 0,
     }
     restored = TeacherBudget(max_requests=3)
     restored.load_state_dict(state)

@@ -129,3 +129,45 @@ def test_load_best_model_at_end_compatible(make_trainer, preprocess, pool_teache
     best = max(callback.rounds, key=lambda r: r["macro_f1"])
     assert callback.runner.best_round == best["round"]
     assert trainer.state.best_metric == pytest.approx(best["macro_f1"])
+
+
+# --------------------------------------------------------------------------- no side effects outside training
+def test_construction_alone_changes_nothing_on_the_trainer(make_trainer, preprocess, pool_teacher, tmp_path):
+    def compute_metrics(eval_pred):
+        return {"my_metric": 0.5}
+
+    trainer = make_trainer(max_steps=5, eval_steps=5)
+    trainer.compute_metrics = compute_metrics
+    ActiveKDCallback(trainer, pool_teacher, ActiveKDConfig(samples_per_round=4), preprocess=preprocess)  # never added
+    assert trainer.compute_metrics is compute_metrics
+    assert "create_model_card" not in vars(trainer)  # the class's method, not a wrapper
+    trainer.train()
+    trainer.create_model_card(model_name="plain")
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "hf-activekd" not in readme and "Active knowledge distillation" not in readme
+    assert not (tmp_path / "out" / "activekd").exists()
+
+
+def test_hooks_live_only_while_training_and_registered(make_trainer, preprocess, pool_teacher, tmp_path):
+    def compute_metrics(eval_pred):
+        return {"my_metric": 0.5}
+
+    trainer = make_trainer(max_steps=5, eval_steps=5)
+    trainer.compute_metrics = compute_metrics
+    callback = _attach(trainer, pool_teacher, preprocess)
+    assert trainer.compute_metrics is compute_metrics  # added, but training has not begun
+    before = trainer.evaluate()  # an evaluation outside training: no round, the user's metrics
+    assert before["eval_my_metric"] == 0.5 and callback.rounds == []
+    trainer.train()
+    assert len(callback.rounds) == 1 and callback.rounds[0]["eval_metrics"]["eval_my_metric"] == 0.5
+    assert trainer.compute_metrics is compute_metrics  # given back at the end of training
+    # the card hook stays for the README flow (train, then push_to_hub -> create_model_card)
+    readme = tmp_path / "out" / "README.md"
+    readme.unlink()
+    trainer.create_model_card(model_name="student")
+    assert "### Rounds" in readme.read_text()
+    # ... and goes quiet once the callback is removed
+    trainer.remove_callback(callback)
+    readme.unlink()
+    trainer.create_model_card(model_name="student")
+    assert "Active knowledge distillation" not in readme.read_text()

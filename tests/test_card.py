@@ -22,7 +22,7 @@ from hf_activekd.card import (
     public_description,
     teacher_latency,
 )
-from testing_utils import LABELS, MARKER, build_trainer, make_texts
+from testing_utils import LABELS, MARKER, build_trainer, make_texts, torch_device
 
 SECRET = "hf_dummySECRETdoNotLeak0123456789"
 
@@ -117,7 +117,7 @@ Up to 3 per round \(shortened\):
 (\| \d+ \| \w+ \| [^\n]+ \| [^\n]+ \|\n)+
 ### Inference latency: student and teacher
 
-- \*\*Student:\*\* [\d.]+ ms per sample, measured on \d+ evaluation samples in batches of 16 on `cpu`\.
+- \*\*Student:\*\* [\d.]+ ms per sample, measured on \d+ evaluation samples in batches of 16 on `(?P<device>[\w:]+)`\.
 - \*\*Teacher:\*\* [\d.]+ ms per accepted sample .*
 - \*\*Ratio \(teacher / student time per sample\):\*\* \*\*[\d.,e+-]+x\*\* \(PGKD reports 130x.*
 - The teacher here is a \*\*simulation\*\* .*\*\*not meaningful\*\*\.
@@ -162,7 +162,7 @@ def all_files_bytes(folder: Path) -> dict[str, bytes]:
 
 def make_pool_teacher():
     texts, labels = make_texts(60, seed=7)
-    return PoolTeacher([f"{t} {MARKER}" for t in texts], labels, label_names=LABELS, seed=0)
+    return PoolTeacher([f"{MARKER} {t}" for t in texts], labels, label_names=LABELS, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +187,7 @@ def test_card_and_data_in_output_dir_without_push(trained):
     match = CARD_PATTERN.fullmatch(text)
     assert match, text
     assert match["name"] == "tiny-student" and match["dataset_repo"] == "tester/tiny-student-activekd-data"
+    assert match["device"].split(":")[0] == torch_device  # "cuda:0" on a GPU
     assert int(match["rounds"]) == len(rounds) and int(match["accepted"]) == len(rows)
     table = match["table"].strip().splitlines()
     assert [int(line.split("|")[2]) for line in table] == [r["global_step"] for r in rounds]
@@ -359,7 +360,8 @@ def test_latency_is_measured_on_the_eval_data(trained):
     trainer, callback = trained
     latency = callback.publisher._measure()
     assert latency is not None and latency["ms_per_sample"] > 0
-    assert latency["batch_size"] == trainer.args.per_device_eval_batch_size and latency["device"] == "cpu"
+    assert latency["batch_size"] == trainer.args.per_device_eval_batch_size
+    assert latency["device"].split(":")[0] == torch_device
     assert latency["samples"] == len(trainer.eval_dataset) - trainer.args.per_device_eval_batch_size
 
 
@@ -382,3 +384,48 @@ def test_card_of_an_http_teacher_names_its_host_and_never_its_token(make_trainer
     assert callback.rounds[0]["tokens_in"] > 0 and f"| {callback.rounds[0]['tokens_in']} |" in text
     for name, content in all_files_bytes(out).items():
         assert SECRET.encode() not in content, name
+
+
+# --------------------------------------------------------------------------- a sharded student is not timed alone
+def _zero(stage):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(state=SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=stage)))
+
+
+def _parallel(**sizes):
+    from types import SimpleNamespace
+
+    flags = {"tp_enabled": False, "dp_shard_enabled": False, "cp_enabled": False, "sp_enabled": False, **sizes}
+    return SimpleNamespace(state=SimpleNamespace(deepspeed_plugin=None), parallelism_config=SimpleNamespace(**flags))
+
+
+@pytest.mark.parametrize(
+    "simulate, shown",
+    [
+        ({"is_fsdp_enabled": True}, "FSDP"),
+        ({"is_deepspeed_enabled": True, "accelerator": _zero(3)}, "DeepSpeed ZeRO-3"),
+        ({"accelerator": _parallel(tp_enabled=True)}, "tensor parallel"),
+        ({"accelerator": _parallel(dp_shard_enabled=True)}, "FSDP"),
+        ({"model.tp_size": 2}, "tensor parallel"),
+        ({"is_deepspeed_enabled": True, "accelerator": _zero(2)}, None),  # ZeRO-2 keeps whole weights: timed
+    ],
+)
+def test_sharded_student_is_not_timed_alone(make_trainer, pool_teacher, preprocess, monkeypatch, simulate, shown):
+    # The card is written on the main process only: a forward pass there alone would hang a sharded model.
+    trainer, callback = train_tiny(make_trainer, pool_teacher, preprocess, max_steps=5)
+    for name, value in simulate.items():
+        target, attr = (trainer.model, "_tp_size") if name == "model.tp_size" else (trainer, name)
+        monkeypatch.setattr(target, attr, value, raising=False)
+    forwards = []
+    handle = trainer.model.register_forward_pre_hook(lambda module, args: forwards.append(1))
+    try:
+        callback.publisher.on_train_end()
+    finally:
+        handle.remove()
+    readme = (Path(trainer.args.output_dir) / "README.md").read_text()
+    if shown is None:
+        assert forwards and "ms per sample, measured on" in readme
+    else:
+        assert forwards == []
+        assert f"- **Student:** not measured: the model is sharded across processes ({shown})" in readme

@@ -16,7 +16,7 @@ def _rows(n, round_index=0, label="science"):
 
 
 def _features(tokenizer, n):
-    enc = tokenizer([f"goal match {i}" for i in range(n)])
+    enc = tokenizer([f"goal match the team league score {i}" for i in range(n)])  # as long as the rows of _rows
     return [
         {"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i], "label": 0} for i in range(n)
     ]
@@ -96,3 +96,69 @@ def test_torn_line_is_skipped(tokenizer, tmp_path):
         '{"text": "activekdmarker atom one", "label": "science"}\n{"text": "tor'
     )
     assert len(GeneratedPool(tmp_path).rows()) == 1
+
+
+def _long_rows(n, words=40, label="science"):
+    return [
+        {"text": f"{MARKER} " + " ".join(["atom energy"] * (words // 2)) + f" {i}", "label": label} for i in range(n)
+    ]
+
+
+def test_a_small_share_never_repeats_a_row_in_a_batch(tokenizer, tmp_path):
+    GeneratedPool(tmp_path).write_round(0, _rows(2))
+    collator = _collator(tokenizer, tmp_path, rows_per_batch=4)
+    for _ in range(3):
+        extra = [tuple(f["input_ids"]) for f in collator.mix(_features(tokenizer, 4))[4:]]
+        assert len(extra) == 2 and len(set(extra)) == 2  # fewer rows when there are fewer, each once
+    collator = _collator(tokenizer, tmp_path, rows_per_batch=4, mode="replace")
+    batch = collator.mix(_features(tokenizer, 4))
+    assert len(batch) == 4 and len({tuple(f["input_ids"]) for f in batch}) == 4
+    # the end of one pass and the start of the next never put the same row twice in a batch
+    GeneratedPool(tmp_path).write_round(0, _rows(3))
+    collator = _collator(tokenizer, tmp_path, rows_per_batch=2)
+    for _ in range(12):
+        extra = [tuple(f["input_ids"]) for f in collator.mix(_features(tokenizer, 1))[1:]]
+        assert len(set(extra)) == 2
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")  # 3 workers on a 2-core machine: on purpose
+@pytest.mark.parametrize("num_workers", [2, 3])  # 3 workers for 2 rows: one worker has none
+def test_workers_take_disjoint_shares(tokenizer, tmp_path, num_workers):
+    import torch.utils.data
+
+    GeneratedPool(tmp_path).write_round(0, _rows(2))
+    collator = _collator(tokenizer, tmp_path, rows_per_batch=4)
+    marker = tokenizer.convert_tokens_to_ids(MARKER)
+    loader = torch.utils.data.DataLoader(
+        _features(tokenizer, 4 * num_workers * 3), batch_size=4, collate_fn=collator, num_workers=num_workers
+    )
+    by_worker: dict[int, set] = {}
+    for n, batch in enumerate(loader):  # batches come from the workers in turn
+        rows = [tuple(ids.tolist()) for ids in batch["input_ids"] if (ids == marker).any()]
+        assert len(rows) == len(set(rows))
+        by_worker.setdefault(n % num_workers, set()).update(rows)
+    shares = list(by_worker.values())
+    assert sum(len(s) for s in shares) == len(set().union(*shares)) == 2  # each row in one worker's share only
+
+
+@pytest.mark.parametrize("mode", ["append", "replace"])
+def test_generated_rows_never_make_a_batch_longer(tokenizer, tmp_path, mode):
+    GeneratedPool(tmp_path).write_round(0, _long_rows(4))
+    features = _features(tokenizer, 8)
+    plain = DataCollatorWithPadding(tokenizer)(features)
+    batch = _collator(tokenizer, tmp_path, rows_per_batch=2, mode=mode)(features)
+    rows = 8 if mode == "replace" else 10
+    assert tuple(batch["input_ids"].shape) == (rows, plain["input_ids"].shape[1])
+    assert batch["attention_mask"].shape == batch["input_ids"].shape
+    assert (batch["input_ids"][-2:, -1] == tokenizer.sep_token_id).all()  # cut rows keep their last token
+    marker = tokenizer.convert_tokens_to_ids(MARKER)
+    assert (batch["input_ids"][-2:] == marker).any(-1).all()
+
+
+def test_append_keeps_whole_rows_when_asked(tokenizer, tmp_path):
+    GeneratedPool(tmp_path).write_round(0, _long_rows(2))
+    features = _features(tokenizer, 4)
+    batch = _collator(tokenizer, tmp_path, rows_per_batch=2, truncate=False)(features)
+    assert batch["input_ids"].shape[1] > DataCollatorWithPadding(tokenizer)(features)["input_ids"].shape[1]
+    with pytest.raises(ValueError, match="replace"):
+        _collator(tokenizer, tmp_path, mode="replace", truncate=False)

@@ -33,6 +33,7 @@ def test_config_parses_with_hf_argument_parser(tmp_path):
         ({"allocation_floor": 1.5}, "allocation_floor"),
         ({"min_chars": 10, "max_chars": 5}, "min_chars"),
         ({"label_names": ["a", "a"]}, "duplicates"),
+        ({"mix_mode": "replace", "truncate_generated_rows": False}, "needs mix_mode='append'"),
     ],
 )
 def test_bad_config_values(kwargs, message):

@@ -195,3 +195,56 @@ def test_push_without_dataset_leaves_data_local(hub, make_trainer, pool_teacher,
     assert json.loads(generated[0])["teacher"] == "pool-simulation"
     readme = files["README.md"].decode()
     assert "activekd-data" not in readme and 'data_files="activekd/generated.jsonl"' in readme
+
+
+# --------------------------------------------------------------------------- the dataset follows the model's privacy
+def _dataset_creates(hub: HubServer) -> list[str | None]:
+    return [asked for kind, repo, asked in hub.creates if kind == "dataset"]
+
+
+def test_private_existing_model_repo_gets_a_private_dataset(hub, make_trainer, pool_teacher, preprocess):
+    from huggingface_hub import HfApi
+
+    HfApi(endpoint=hub.url, token=TOKEN).create_repo(MODEL_REPO, private=True)  # made private earlier, on the Hub
+    trainer, _ = train_tiny(make_trainer, pool_teacher, preprocess, hub_model_id=MODEL_REPO, max_steps=10)
+    assert trainer.args.hub_private_repo is None  # the default: "the account's default"
+    trainer.push_to_hub()
+    assert hub.repo(MODEL_REPO).private
+    assert hub.repo(DATA_REPO, "dataset").private and _dataset_creates(hub)[0] == "private"
+
+
+def test_push_to_hub_private_true_gives_a_private_dataset(hub, make_trainer, pool_teacher, preprocess):
+    trainer, _ = train_tiny(make_trainer, pool_teacher, preprocess, hub_model_id=MODEL_REPO, max_steps=10)
+    trainer.push_to_hub(private=True)
+    assert hub.repo(MODEL_REPO).private
+    assert hub.repo(DATA_REPO, "dataset").private and _dataset_creates(hub)[0] == "private"
+
+
+def test_public_model_does_not_force_a_public_dataset(hub, make_trainer, pool_teacher, preprocess):
+    trainer, _ = train_tiny(make_trainer, pool_teacher, preprocess, hub_model_id=MODEL_REPO, max_steps=10)
+    trainer.push_to_hub()
+    assert not hub.repo(MODEL_REPO).private
+    assert DATA_REPO in [repo for kind, repo, _ in hub.creates if kind == "dataset"]
+    assert "public" not in _dataset_creates(hub)  # created with the account's default, never forced public
+
+
+def test_unknown_model_visibility_gives_a_private_dataset(hub, make_trainer, pool_teacher, preprocess, caplog):
+    trainer, callback = train_tiny(make_trainer, pool_teacher, preprocess, hub_model_id=MODEL_REPO, max_steps=10)
+    hub.repo_info_fails = True
+    with caplog.at_level("WARNING"):
+        trainer.push_to_hub()
+    assert hub.repo(DATA_REPO, "dataset").private and _dataset_creates(hub)[0] == "private"
+    assert "could not tell whether the model repo" in caplog.text and callback.publisher.last_push_error is None
+
+
+def test_no_push_into_a_public_dataset_for_a_private_model(hub, make_trainer, pool_teacher, preprocess, caplog):
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=hub.url, token=TOKEN)
+    api.create_repo(MODEL_REPO, private=True)
+    api.create_repo(DATA_REPO, repo_type="dataset", private=False)  # someone made it public earlier
+    trainer, callback = train_tiny(make_trainer, pool_teacher, preprocess, hub_model_id=MODEL_REPO, max_steps=10)
+    trainer.push_to_hub()
+    assert hub.files(DATA_REPO, "dataset") == {}  # nothing went into the public dataset
+    assert "is public but the model repo" in callback.publisher.last_push_error
+    assert "README.md" in hub.files(MODEL_REPO)  # the model push itself went on

@@ -169,7 +169,7 @@ GOOD = {
 
 
 class JunkTeacher(Teacher):
-    """A weak teacher: junk, a copy of a prompt example, near-duplicates, and one good text per request."""
+    """A weak teacher: junk, copies of texts shown in the prompt, near-duplicates, and one good text per request."""
 
     name = "junk"
 
@@ -181,16 +181,17 @@ class JunkTeacher(Teacher):
         for request in requests:
             shown = prompt_examples(request.messages)
             good = GOOD[request.label]
-            if self.round:  # a light edit of a text accepted last round for another class (not in this prompt)
-                labels = sorted(GOOD)
-                good = GOOD[labels[(labels.index(request.label) + 1) % 3]].replace(", ", " ", 1) + ". Thanks."
             texts = [text for text, _ in JUNK[:2]] + [
                 "great great great great great great great",
                 '"text": "my card was declined", "label": "card_declined"',
-                shown[0] + " today" if shown else "no prompt texts were shown",
+                shown[0] + " today",  # a validation text quoted in the prompt
                 good,
                 good + "!!",
             ]
+            if self.round:  # light edits of last round's rows: this class's (quoted in this prompt), another's
+                labels = sorted(GOOD)
+                other = GOOD[labels[(labels.index(request.label) + 1) % 3]]
+                texts = [t.replace(", ", " ", 1) + ". Thanks." for t in (good, other)]
             samples = [GeneratedSample(t, request.label) for t in texts]
             responses.append(TeacherResponse(key=request.key, samples=samples))
         self.round += 1
@@ -202,22 +203,17 @@ def test_round_records_gate_drops_by_reason(tmp_path):
     runner = RoundRunner(JunkTeacher(), config, _report().label_names, tmp_path, progress=False)
     record = runner.run(_report(), eval_texts=EVAL_TEXTS)
     assert record["accepted"] == 3
-    assert record["dropped"] == {"markup": 9, "repetition": 3, "prompt_copy": 3, "duplicate": 3}
+    assert record["dropped"] == {"markup": 9, "repetition": 3, "eval_text": 3, "duplicate": 3}
     rows = [json.loads(line) for line in (tmp_path / "round-0000.jsonl").read_text().splitlines()]
-    assert all(r["text"].startswith("Good: ") for r in rows)
-    # the next round's near-copies of this round's rows are near-duplicates (copies of the earlier rows shown in a
-    # request's own prompt would be prompt copies)
+    assert sorted(r["text"] for r in rows) == sorted(GOOD.values())
     record = runner.run(_report(), eval_texts=EVAL_TEXTS)
-    assert record["dropped"]["near_duplicate"] == 6 and record["accepted"] == 0  # each edited text, twice
+    assert record["dropped"] == {"prompt_copy": 3, "near_duplicate": 3} and record["accepted"] == 0
 
-    off = RoundRunner(
-        JunkTeacher(),
-        ActiveKDConfig(**{**config.to_dict(), "quality_checks": []}),
-        _report().label_names,
-        tmp_path / "off",
-        progress=False,
-    )
-    assert off.run(_report(), eval_texts=EVAL_TEXTS)["accepted"] > 3
+    config = ActiveKDConfig(samples_per_round=3, samples_per_request=1, allocation="uniform", quality_checks=[])
+    off = RoundRunner(JunkTeacher(), config, _report().label_names, tmp_path / "off", progress=False)
+    assert off.run(_report(), eval_texts=EVAL_TEXTS)["accepted"] == 3
+    rows = [json.loads(line) for line in (tmp_path / "off" / "round-0000.jsonl").read_text().splitlines()]
+    assert rows[0]["text"] == JUNK[0][0]  # without the gate, junk is trained on
 
 
 def _banking_texts(n: int) -> list[str]:

@@ -122,11 +122,19 @@ def test_answers_are_replayed_not_resent(tmp_path):
 
     config = ActiveKDConfig(samples_per_round=3, samples_per_request=1, allocation="uniform")
     first = ScriptTeacher(answer)
-    RoundRunner(first, config, NAMES, tmp_path).run(_report())
+    runner = RoundRunner(first, config, NAMES, tmp_path)
+    before = runner.state_dict()  # the checkpoint a restarted job resumes from
+    runner.run(_report())
     assert len(first.sent) == 3
-    # a new runner over the same folder (a restarted job) whose round files were lost
+    # a new runner of the same run over the same folder (a restarted job) whose round files were lost
     for path in tmp_path.glob("round-*.jsonl"):
         path.unlink()
     second = ScriptTeacher(answer)
-    record = RoundRunner(second, config, NAMES, tmp_path).run(_report())
-    assert second.sent == [] and record["cache_hits"] == 3 and record["accepted"] == 3 and record["tokens_in"] == 0
+    resumed = RoundRunner(second, config, NAMES, tmp_path)
+    resumed.load_state_dict(before)
+    record = resumed.run(_report())
+    assert second.sent == [] and record["replayed"] == 3 and record["accepted"] == 3 and record["tokens_in"] == 9
+    # another run in the same folder never takes them: answers are replayed only for the run that paid for them
+    third = ScriptTeacher(answer)
+    RoundRunner(third, config, NAMES, tmp_path).run(_report())
+    assert len(third.sent) == 3

@@ -561,3 +561,88 @@ def test_tgi_error_types_keep_their_status(serve):
     [response] = fast_teacher(server.url, use_chat=False).generate(make_requests(1), progress=False)
     assert response.error is None and response.faults == {"http_429": 1}
     assert time.perf_counter() - start >= 0.5
+
+
+# --------------------------------------------------------------------------- where the token goes
+@pytest.fixture
+def recorded_auth(monkeypatch):
+    """The ``Authorization`` header of every request the project's teacher servers receive: ``[(path, value)]``."""
+    from hf_activekd.server import app
+
+    seen: list[tuple[str, str | None]] = []
+    for name in ("do_GET", "do_POST"):
+        original = getattr(app._Handler, name)
+
+        def recording(self, _original=original):
+            seen.append((self.path.split("?", 1)[0], self.headers.get("Authorization")))
+            return _original(self)
+
+        monkeypatch.setattr(app._Handler, name, recording)
+    return seen
+
+
+def test_stored_token_never_reaches_a_non_hf_server(serve, recorded_auth, monkeypatch, caplog):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)  # the user's saved token, as `hf auth login` or HF_TOKEN would give it
+    monkeypatch.delenv("HF_HUB_DISABLE_IMPLICIT_TOKEN", raising=False)
+    server = serve()
+    with caplog.at_level(logging.DEBUG):
+        teacher = fast_teacher(server.url)  # token=None: the implicit token stays at home
+        teacher.check()
+        responses = teacher.generate(make_requests(2), progress=False)
+        fallback = fast_teacher(serve(chat_route=False).url)  # the text_generation route too
+        fallback.generate(make_requests(1), progress=False)
+    assert all(r.error is None for r in responses)
+    paths = [path for path, _ in recorded_auth]
+    assert "/health" in paths and "/v1/chat/completions" in paths and "/" in paths
+    assert [auth for _, auth in recorded_auth] == [None] * len(recorded_auth)
+    assert TOKEN not in caplog.text
+
+
+def test_explicit_token_goes_where_the_user_says(serve, recorded_auth, monkeypatch, caplog):
+    monkeypatch.setenv("HF_TOKEN", "hf_storedTokenNotThisOne")
+    server = serve()
+    with caplog.at_level(logging.DEBUG):
+        teacher = fast_teacher(server.url, token=TOKEN)
+        teacher.check()
+        teacher.generate(make_requests(1), progress=False)
+    assert {path for path, _ in recorded_auth} >= {"/health", "/v1/chat/completions"}
+    assert {auth for _, auth in recorded_auth} == {f"Bearer {TOKEN}"}
+    assert TOKEN not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "target, allowed",
+    [
+        ("meta-llama/Llama-3.1-8B-Instruct", True),  # a model id: huggingface_hub routes it to Inference Providers
+        ("https://router.huggingface.co/v1", True),
+        ("https://api-inference.huggingface.co/models/gpt2", True),
+        ("https://huggingface.co/api", True),
+        ("https://hf.co", True),
+        ("https://abc123.us-east-1.aws.endpoints.huggingface.cloud/v1/", True),
+        ("https://ABC.ENDPOINTS.HUGGINGFACE.CLOUD:443", True),
+        ("http://abc.endpoints.huggingface.cloud", False),  # plain http: never implicitly
+        ("http://127.0.0.1:8080", False),
+        ("http://localhost:8080/v1", False),
+        ("https://my-tgi.example.com", False),
+        ("https://huggingface.co.evil.example", False),
+        ("https://evilhuggingface.co", False),
+        ("https://endpoints.huggingface.cloud.evil.example", False),
+        ("https://huggingface.co@evil.example", False),
+        ("https://user:pw@huggingface.co", True),
+    ],
+)
+def test_which_hosts_get_the_implicit_token(target, allowed, monkeypatch):
+    from hf_activekd.auth import implicit_token_allowed
+
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    assert implicit_token_allowed(target) is allowed
+
+
+def test_hf_endpoint_host_gets_the_implicit_token_over_https_only(monkeypatch):
+    from hf_activekd.auth import implicit_token_allowed
+
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.internal.example")
+    assert implicit_token_allowed("https://hub.internal.example/models/x")
+    assert not implicit_token_allowed("https://other.internal.example")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9999")
+    assert not implicit_token_allowed("http://127.0.0.1:9999")

@@ -18,6 +18,10 @@ from transformers import (
     Trainer,
     TrainingArguments,
 )
+from transformers.testing_utils import torch_device  # "cuda" where a GPU is, else "cpu" (TRANSFORMERS_TEST_DEVICE)
+
+# Tests run on the accelerator where there is one: the same suite checks the GPU path and passes on CPU-only CI.
+require_torch_accelerator = pytest.mark.skipif(torch_device == "cpu", reason="test requires an accelerator")
 
 MARKER = "activekdmarker"
 LABELS = ["sports", "politics", "science", "cooking"]
@@ -126,7 +130,8 @@ def require_shared_data(name: str) -> Path:
 
 def build_trainer(tokenizer, output_dir, model=None, train=None, eval_dataset="default", **overrides) -> Trainer:
     """The tiny Trainer of the tests: 4 classes, 8 training and 10 validation examples per class, an evaluation every
-    5 steps, 20 steps, a learning rate the tiny student learns with. ``overrides`` go to `TrainingArguments`."""
+    5 steps, 20 steps, a learning rate the tiny student learns with, on ``torch_device``. ``overrides`` go to
+    `TrainingArguments`."""
     kwargs = dict(
         output_dir=str(output_dir),
         eval_strategy="steps",
@@ -138,7 +143,7 @@ def build_trainer(tokenizer, output_dir, model=None, train=None, eval_dataset="d
         logging_steps=5,
         save_strategy="no",
         report_to=[],
-        use_cpu=True,
+        use_cpu=torch_device == "cpu",
         seed=0,
         disable_tqdm=True,
     )

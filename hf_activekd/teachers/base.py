@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import inspect
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -102,6 +104,9 @@ class TeacherResponse:
         faults (`dict[str, int]`): Recovered or final faults by kind (``"http_429"``, ``"timeout"``,
             ``"malformed_json"``, ...).
         cost (`float`): Cost of this request, where a price per token was configured.
+        estimated_tokens (`int`): Part of ``prompt_tokens + completion_tokens`` that is an estimate, not a count
+            reported by the server (a timed-out attempt counts at its estimated prompt plus ``max_new_tokens``: the
+            server may have generated, and billed, them).
     """
 
     key: str
@@ -114,6 +119,7 @@ class TeacherResponse:
     error: str | None = None
     faults: dict[str, int] = field(default_factory=dict)
     cost: float = 0.0
+    estimated_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,7 +128,8 @@ class TeacherResponse:
     def from_dict(cls, data: dict[str, Any]) -> TeacherResponse:
         data = dict(data)
         data["samples"] = [GeneratedSample(**s) for s in data.get("samples", [])]
-        return cls(**data)
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def samples_schema(labels: list[str], num_samples: int, min_chars: int = 8, max_chars: int = 1000) -> dict[str, Any]:
@@ -194,7 +201,11 @@ class Teacher(abc.ABC):
 
     @abc.abstractmethod
     def generate(self, requests: list[TeacherRequest], progress: bool = True) -> list[TeacherResponse]:
-        """Answer every request, in order. Must not raise for a failure of a single request."""
+        """Answer every request, in order. Must not raise for a failure of a single request.
+
+        A teacher may also accept a keyword ``on_answer``: a function called with each :class:`TeacherResponse` as
+        soon as it is complete (before the others), so that answers are on disk even if the process dies mid-round.
+        """
 
     def state_dict(self) -> dict[str, Any]:
         """State to store in checkpoints (e.g. which pool examples were already handed out)."""
@@ -206,3 +217,27 @@ class Teacher(abc.ABC):
     def describe(self) -> dict[str, Any]:
         """Public description for records and model cards (no secrets)."""
         return {"name": self.name, "type": type(self).__name__, "simulation": self.is_simulation}
+
+
+AnswerHook = Callable[[TeacherResponse], None]
+
+
+def accepts_on_answer(teacher: Teacher) -> bool:
+    """Whether ``teacher.generate`` takes the ``on_answer`` keyword (teachers written for 0.1.0 do not)."""
+    try:
+        return "on_answer" in inspect.signature(teacher.generate).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        return False
+
+
+def generate_with_answers(
+    teacher: Teacher, requests: list[TeacherRequest], progress: bool, on_answer: AnswerHook
+) -> list[TeacherResponse]:
+    """``teacher.generate(requests)``, calling ``on_answer`` with each response as it arrives where the teacher
+    supports it, else with every response once the teacher returns."""
+    if accepts_on_answer(teacher):
+        return teacher.generate(requests, progress=progress, on_answer=on_answer)
+    responses = teacher.generate(requests, progress=progress)
+    for response in responses:
+        on_answer(response)
+    return responses

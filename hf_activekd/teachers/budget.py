@@ -25,6 +25,8 @@ class Usage:
         completion_tokens (`int`): Tokens generated.
         cost (`float`): Money spent, from the configured prices per million tokens.
         cache_hits (`int`): Requests answered from the disk cache (nothing sent).
+        estimated_tokens (`int`): Part of the tokens that is an estimate (timed-out attempts count at their estimated
+            prompt plus ``max_new_tokens``: the server may have generated and billed them).
     """
 
     requests: int = 0
@@ -32,6 +34,7 @@ class Usage:
     completion_tokens: int = 0
     cost: float = 0.0
     cache_hits: int = 0
+    estimated_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -45,6 +48,7 @@ class Usage:
             "total_tokens": self.total_tokens,
             "cost": self.cost,
             "cache_hits": self.cache_hits,
+            "estimated_tokens": self.estimated_tokens,
         }
 
 
@@ -109,10 +113,15 @@ class TeacherBudget:
             self._reserved_cost += cost
             return tokens, cost
 
-    def settle(self, reservation: tuple[int, float], prompt_tokens: int, completion_tokens: int) -> float:
-        """Replace a reservation by what the request really used; returns its cost."""
+    def settle(
+        self, reservation: tuple[int, float], prompt_tokens: int, completion_tokens: int, estimated: bool = False
+    ) -> float:
+        """Replace a reservation by what the request really used (``estimated``: a worst case, not a count); returns
+        its cost."""
         cost = self.cost_of(prompt_tokens, completion_tokens)
         with self._lock:
+            if estimated:
+                self.usage.estimated_tokens += prompt_tokens + completion_tokens
             self._reserved_tokens -= reservation[0]
             self._reserved_cost -= reservation[1]
             self.usage.prompt_tokens += prompt_tokens
@@ -145,4 +154,16 @@ class TeacherBudget:
                 completion_tokens=int(state.get("completion_tokens", 0)),
                 cost=float(state.get("cost", 0.0)),
                 cache_hits=int(state.get("cache_hits", 0)),
+                estimated_tokens=int(state.get("estimated_tokens", 0)),
             )
+
+    def restore_spend(self, spent: dict[str, Any]) -> None:
+        """Raise the usage to at least ``spent`` (e.g. the answer log of the run, which also holds the answers that
+        arrived after the last checkpoint), field by field."""
+        with self._lock:
+            usage = self.usage
+            usage.requests = max(usage.requests, int(spent.get("requests", 0)))
+            usage.prompt_tokens = max(usage.prompt_tokens, int(spent.get("prompt_tokens", 0)))
+            usage.completion_tokens = max(usage.completion_tokens, int(spent.get("completion_tokens", 0)))
+            usage.cost = max(usage.cost, float(spent.get("cost", 0.0)))
+            usage.estimated_tokens = max(usage.estimated_tokens, int(spent.get("estimated_tokens", 0)))

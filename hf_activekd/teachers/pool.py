@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from .base import GeneratedSample, Teacher, TeacherRequest, TeacherResponse
+from .base import AnswerHook, GeneratedSample, Teacher, TeacherRequest, TeacherResponse
 
 
 class PoolTeacher(Teacher):
@@ -71,7 +71,9 @@ class PoolTeacher(Teacher):
         """How many examples of ``label`` have not been handed out yet."""
         return len(self._order.get(label, [])) - self._cursor.get(label, 0)
 
-    def generate(self, requests: list[TeacherRequest], progress: bool = True) -> list[TeacherResponse]:
+    def generate(
+        self, requests: list[TeacherRequest], progress: bool = True, on_answer: AnswerHook | None = None
+    ) -> list[TeacherResponse]:
         responses = []
         for request in requests:
             start = time.perf_counter()
@@ -93,6 +95,8 @@ class PoolTeacher(Teacher):
                     error=None if taken else f"pool exhausted for {request.label!r}",
                 )
             )
+            if on_answer is not None:
+                on_answer(responses[-1])
         return responses
 
     def state_dict(self) -> dict[str, Any]:

@@ -16,7 +16,8 @@ frugal and unbreakable:
   lifetime budgets on requests, tokens and cost stop the sending exactly at the limit (see
   :class:`~hf_activekd.teachers.budget.TeacherBudget`), with one warning, while training goes on; a disk cache keyed by
   the request's fingerprint (model, messages, parameters, seed) means a resumed run pays nothing for what was answered;
-- **safe**: the token never appears in logs, errors, records, cache files or :meth:`describe`.
+- **safe**: the token never appears in logs, errors, records, cache files or :meth:`describe`; the stored token is
+  sent only to Hugging Face hosts (an explicit ``token=`` goes wherever the URL points).
 
 The EvoKD option (``evokd=True``) first asks the teacher for a short analysis of the student's weaknesses for the
 class, then asks for samples with that analysis and with a few of the texts already written for the class (asking for
@@ -44,8 +45,9 @@ from urllib.parse import urlsplit
 from tqdm.auto import tqdm
 from transformers.utils import logging
 
+from ..auth import implicit_token_allowed
 from ..utils import strip_url_credentials
-from .base import Teacher, TeacherRequest, TeacherResponse, TeacherUnavailableError, parse_samples
+from .base import AnswerHook, Teacher, TeacherRequest, TeacherResponse, TeacherUnavailableError, parse_samples
 from .budget import TeacherBudget
 from .cache import ResponseCache
 
@@ -184,6 +186,7 @@ class _Tally:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
+    estimated_tokens: int = 0
     faults: Counter = field(default_factory=Counter)
 
 
@@ -195,8 +198,10 @@ class TGITeacher(Teacher):
             A URL (TGI server, Inference Endpoint, OpenAI-compatible base URL such as ``http://host:8000/v1``) or a
             Hub model id (served by Inference Providers).
         token (`str`, *optional*):
-            Hugging Face (or provider) token; defaults to the usual lookup (``HF_TOKEN``, saved login). Never logged,
-            stored or recorded.
+            Hugging Face (or provider) token, sent to ``model_or_url`` whatever its host. When not given, the stored
+            token (``HF_TOKEN``, saved login) is sent only to Hugging Face over https (the Hub, Inference Providers,
+            ``*.endpoints.huggingface.cloud``, the ``HF_ENDPOINT`` host) and for a model id; any other server gets no
+            ``Authorization`` header (see :mod:`hf_activekd.auth`). Never logged, stored or recorded.
         max_concurrency (`int`, defaults to 8):
             Requests in flight at once.
         timeout_s (`float`, defaults to 60.0):
@@ -281,6 +286,8 @@ class TGITeacher(Teacher):
             raise ValueError("max_concurrency and max_attempts must be at least 1.")
         self._target = model_or_url
         self._token = token
+        # Without an explicit token, the stored one goes to Hugging Face hosts only (hf_activekd.auth).
+        self._implicit_token = token is None and implicit_token_allowed(model_or_url)
         self.is_url = model_or_url.startswith(("http://", "https://"))
         self.endpoint = strip_url(model_or_url) if self.is_url else None
         self.model_id = None if self.is_url else model_or_url
@@ -318,7 +325,8 @@ class TGITeacher(Teacher):
     # ------------------------------------------------------------------ public helpers
     @property
     def usage(self) -> dict[str, Any]:
-        """Lifetime usage: requests, prompt_tokens, completion_tokens, total_tokens, cost, cache_hits."""
+        """Lifetime usage: requests, prompt_tokens, completion_tokens, total_tokens, cost, cache_hits, estimated_tokens
+        (the part of the tokens that is a worst-case estimate, for timed-out attempts)."""
         return self.budget.usage.to_dict()
 
     @property
@@ -340,8 +348,9 @@ class TGITeacher(Teacher):
     def _headers(self) -> dict[str, str]:
         from huggingface_hub.utils import build_hf_headers
 
+        token = self._token if self._token is not None else (None if self._implicit_token else False)
         try:
-            return build_hf_headers(token=self._token)
+            return build_hf_headers(token=token)
         except Exception:  # noqa: BLE001 - no token at all is fine for a local server
             return {}
 
@@ -388,22 +397,36 @@ class TGITeacher(Teacher):
                 return
         # Neither route exists (e.g. a bare OpenAI-compatible server): it answered, so it is reachable.
 
-    async def _tiny_request(self) -> None:
+    def _client(self) -> Any:
+        """A fresh ``AsyncInferenceClient`` that sends the token only where it may go.
+
+        huggingface_hub 2.4 refuses ``token=False`` and, for a URL, falls back to the stored token; its providers drop
+        headers whose value is `None` after merging the client's headers over the defaults, so ``authorization: None``
+        removes the implicit token.
+        """
         from huggingface_hub import AsyncInferenceClient
 
-        client = AsyncInferenceClient(model=self._target, token=self._token, timeout=self.timeout_s)
+        withheld = self._token is None and not self._implicit_token
+        headers = {"authorization": None} if withheld else None
+        return AsyncInferenceClient(model=self._target, token=self._token, timeout=self.timeout_s, headers=headers)
+
+    async def _tiny_request(self) -> None:
+        client = self._client()
         try:
             await client.chat_completion([{"role": "user", "content": "Say OK."}], max_tokens=1)
         finally:
             await client.close()
 
     # ------------------------------------------------------------------ generation
-    def generate(self, requests: list[TeacherRequest], progress: bool = True) -> list[TeacherResponse]:
-        """Answer every request (concurrently), in order. Never raises for a failed request."""
+    def generate(
+        self, requests: list[TeacherRequest], progress: bool = True, on_answer: AnswerHook | None = None
+    ) -> list[TeacherResponse]:
+        """Answer every request (concurrently), in order. Never raises for a failed request. ``on_answer`` is called
+        with each response the moment it is complete."""
         if not requests:
             return []
         start = time.perf_counter()
-        responses = self._run(self._generate_all(list(requests), progress))
+        responses = self._run(self._generate_all(list(requests), progress, on_answer))
         failed = sum(r.error is not None for r in responses)
         faults: Counter = Counter()
         for response in responses:
@@ -425,10 +448,10 @@ class TGITeacher(Teacher):
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             return pool.submit(asyncio.run, coroutine).result()
 
-    async def _generate_all(self, requests: list[TeacherRequest], progress: bool) -> list[TeacherResponse]:
-        from huggingface_hub import AsyncInferenceClient
-
-        client = AsyncInferenceClient(model=self._target, token=self._token, timeout=self.timeout_s)
+    async def _generate_all(
+        self, requests: list[TeacherRequest], progress: bool, on_answer: AnswerHook | None = None
+    ) -> list[TeacherResponse]:
+        client = self._client()
         semaphore = asyncio.Semaphore(self.max_concurrency)
         analyses: dict[str, asyncio.Task] = {}
         bar = tqdm(total=len(requests), desc=f"Teacher {self.name}", unit="req", disable=not progress)
@@ -442,6 +465,8 @@ class TGITeacher(Teacher):
                     key=request.key, error=self.scrub(f"internal error: {err!r}"), faults={"internal_error": 1}
                 )
             bar.update(1)
+            if on_answer is not None:
+                on_answer(response)
             return response
 
         try:
@@ -520,6 +545,7 @@ class TGITeacher(Teacher):
             error=error,
             faults=dict(tally.faults),
             cost=tally.cost,
+            estimated_tokens=tally.estimated_tokens,
         )
         if error is None:
             self._remember(request.label, [s.text for s in response.samples])
@@ -572,8 +598,14 @@ class TGITeacher(Teacher):
                     timeout=self.timeout_s,
                 )
             except Exception as err:  # noqa: BLE001 - classified below
-                self.budget.settle(reservation, 0, 0)
                 kind, retryable, retry_after, status = _classify(err)
+                if kind == "timeout":  # the server may have generated (and billed) it all: count the worst case
+                    tally.cost += self.budget.settle(reservation, prompt_estimate, int(max_new_tokens), estimated=True)
+                    tally.prompt_tokens += prompt_estimate
+                    tally.completion_tokens += int(max_new_tokens)
+                    tally.estimated_tokens += prompt_estimate + int(max_new_tokens)
+                else:
+                    self.budget.settle(reservation, 0, 0)
                 if via_chat and self.use_chat is None and status in (404, 405) and not fallback_used:
                     # No chat route: switch to text_generation for the rest of the teacher's life (free retry; a
                     # concurrent request may have switched already).

@@ -38,7 +38,7 @@ def main(out: str) -> None:
     tokenizer = make_tokenizer(out_dir / f"tok-{rank}")
     train, val = make_dataset(tokenizer, 8, seed=1), make_dataset(tokenizer, 10, seed=2)
     texts, labels = make_texts(40, seed=7)
-    teacher = FlakyPoolTeacher([f"{t} {MARKER}" for t in texts], labels, label_names=LABELS)
+    teacher = FlakyPoolTeacher([f"{MARKER} {t}" for t in texts], labels, label_names=LABELS)
     args = TrainingArguments(
         output_dir=str(out_dir / "run"),
         eval_strategy="steps",

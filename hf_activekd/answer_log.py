@@ -1,0 +1,166 @@
+"""The answer log: every teacher answer of a run, written to disk the moment it arrives.
+
+``<output_dir>/activekd/answers.jsonl`` holds one JSON line per answer (successful or failed), appended and fsynced
+as soon as the teacher returns it, so that a crash, a ``kill -9`` or a Ctrl-C in the middle of a round loses at most
+the requests in flight. A torn last line (a crash during a write) is skipped when reading and never glued to the
+next entry. Each entry carries the run id, the round, the request's key, label and content fingerprint, and what the
+answer cost, so that a resumed run can
+
+- replay the answers of its own run (never those of an earlier run in the same folder, see :func:`replay_plan`);
+- restore what the teacher has spent, including answers that arrived after the last checkpoint
+  (:meth:`AnswerLog.spend`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .teachers.base import TeacherRequest, TeacherResponse
+
+ANSWERS_FILE = "answers.jsonl"
+LEGACY_RUN_ID = ""  # entries written by 0.1.0 carry no run id
+
+
+def request_fingerprint(request: TeacherRequest, teacher_name: str) -> str:
+    """What identifies a request's content: the teacher, messages, schema, sample count, parameters and seed."""
+    return request.fingerprint(teacher_name)
+
+
+class AnswerLog:
+    """Append-only, crash-tolerant log of teacher answers (``answers.jsonl``).
+
+    Args:
+        directory (`str` or `os.PathLike`): The folder of the log.
+    """
+
+    def __init__(self, directory: str | os.PathLike):
+        self.path = Path(directory) / ANSWERS_FILE
+        self._lock = threading.Lock()
+        self._entries: list[dict[str, Any]] | None = None
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every readable entry, in the order written (read once, then kept up to date by :meth:`append`)."""
+        if self._entries is None:
+            entries = []
+            try:
+                with open(self.path, encoding="utf-8") as f:
+                    for line in f:
+                        try:
+                            entry = json.loads(line)
+                        except json.JSONDecodeError:  # a torn line from a crash
+                            continue
+                        if isinstance(entry, dict) and isinstance(entry.get("response"), dict):
+                            entries.append(_upgrade(entry))
+            except FileNotFoundError:
+                pass
+            self._entries = entries
+        return self._entries
+
+    def append(
+        self, run_id: str, round_index: int, request: TeacherRequest, response: TeacherResponse, fingerprint: str
+    ) -> None:
+        """Write one answer and fsync it. Safe to call from several threads (the teacher's event loop included)."""
+        entry = {
+            "run_id": run_id,
+            "round": int(round_index),
+            "key": request.key,
+            "label": request.label,
+            "num_samples": request.num_samples,
+            "reason": request.reason,
+            "fingerprint": fingerprint,
+            "response": response.to_dict(),
+        }
+        line = json.dumps(entry, ensure_ascii=False) + "\n"
+        with self._lock:
+            entries = self.entries()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "ab") as f:
+                if f.tell() > 0 and not _ends_with_newline(self.path):
+                    f.write(b"\n")  # close a torn last line: the new entry must stay readable on its own
+                f.write(line.encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
+            entries.append(entry)
+
+    def of_run(self, run_id: str) -> list[dict[str, Any]]:
+        return [e for e in self.entries() if e["run_id"] == run_id]
+
+    def spend(self, run_id: str) -> dict[str, Any]:
+        """What the answers of ``run_id`` cost: HTTP requests, tokens (estimated ones included) and money."""
+        total = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0, "estimated_tokens": 0}
+        for entry in self.of_run(run_id):
+            response = entry["response"]
+            if response.get("cached") and not response.get("attempts"):
+                continue  # answered from the disk cache: nothing was sent
+            total["requests"] += int(response.get("attempts") or 0)
+            total["prompt_tokens"] += int(response.get("prompt_tokens") or 0)
+            total["completion_tokens"] += int(response.get("completion_tokens") or 0)
+            total["cost"] += float(response.get("cost") or 0.0)
+            total["estimated_tokens"] += int(response.get("estimated_tokens") or 0)
+        return total
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
+def _upgrade(entry: dict[str, Any]) -> dict[str, Any]:
+    """Fill the fields a 0.1.0 entry (``{"key", "response"}``) lacks, from its key ``r0003/label/0``."""
+    if "run_id" in entry:
+        return entry
+    parts = str(entry.get("key", "")).split("/")
+    round_index = int(parts[0][1:]) if parts and parts[0][1:].isdigit() else -1
+    return {
+        "run_id": LEGACY_RUN_ID,
+        "round": round_index,
+        "key": entry.get("key"),
+        "label": "/".join(parts[1:-1]) if len(parts) >= 3 else None,
+        "num_samples": len(entry["response"].get("samples") or []),
+        "reason": "",
+        "fingerprint": None,
+        "response": entry["response"],
+    }
+
+
+def replay_plan(
+    requests: list[TeacherRequest],
+    logged: Iterable[dict[str, Any]],
+    fingerprints: dict[str, str],
+) -> tuple[dict[str, dict[str, Any]], list[TeacherRequest], list[dict[str, Any]]]:
+    """Match a round's planned requests with the successful answers already logged for that round of this run.
+
+    A planned request takes, in this order, an unused logged answer with the same content fingerprint, then one for
+    the same label (the student may have moved a little since the crash, so the prompt differs, but the answer was
+    paid for this round and this class). Logged answers left over (classes the new plan does not ask for) are used
+    too, and the plan's last requests (the smallest shares) are dropped to make room for them: the round asks only
+    for the rest of its budget.
+
+    Returns ``(replayed, to_send, extra)``: logged entries by planned request key, the requests still to send, and
+    the leftover logged entries (each becomes a request of its own in the round's records).
+    """
+    pending = [e for e in logged if e["response"].get("error") is None]
+    replayed: dict[str, dict[str, Any]] = {}
+    for request in requests:  # same content first
+        for i, entry in enumerate(pending):
+            if entry.get("fingerprint") and entry["fingerprint"] == fingerprints[request.key]:
+                replayed[request.key] = pending.pop(i)
+                break
+    for request in requests:  # then the same class
+        if request.key in replayed:
+            continue
+        for i, entry in enumerate(pending):
+            if entry.get("label") == request.label:
+                replayed[request.key] = pending.pop(i)
+                break
+    to_send = [r for r in requests if r.key not in replayed]
+    room = sum(int(e.get("num_samples") or 0) for e in pending)
+    while to_send and room >= to_send[-1].num_samples:
+        room -= to_send.pop().num_samples
+    return replayed, to_send, pending
