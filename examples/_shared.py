@@ -1,5 +1,7 @@
 """Tiny, offline stand-ins used by the examples' fast configuration (``--fast`` or ``ACTIVEKD_FAST=1``): a word-level
-tokenizer, a tiny BERT student built from a config, a synthetic 4-topic data set and a pool of held-back examples.
+tokenizer, a tiny BERT student built from a config, a synthetic 4-topic data set and a pool of held-back examples
+(the teacher's answers). Small, but the student really learns: validation macro-F1 goes from chance (0.10) to about
+0.9 in a few seconds on CPU.
 
 Not part of the package: the real configuration of each example uses a real student and a real teacher.
 """
@@ -39,23 +41,24 @@ def tiny_tokenizer(folder: str | os.PathLike):
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=64)
+    # transformers 5 ignores `vocab_file=`: without `vocab=` every word would become [UNK]
+    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True, model_max_length=64)
     tokenizer.save_pretrained(folder)
     return tokenizer
 
 
 def tiny_student(tokenizer, label_names: list[str] = LABELS, seed: int = 0):
-    """A 2-layer BERT with hidden size 32, randomly initialised from a config."""
+    """A 2-layer BERT with hidden size 64, randomly initialised from a config (seeded)."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=len(tokenizer),
-        hidden_size=32,
+        hidden_size=64,
         num_hidden_layers=2,
         num_attention_heads=2,
-        intermediate_size=64,
+        intermediate_size=128,
         max_position_embeddings=128,
         num_labels=len(label_names),
         id2label=dict(enumerate(label_names)),
@@ -65,12 +68,13 @@ def tiny_student(tokenizer, label_names: list[str] = LABELS, seed: int = 0):
 
 
 def synthetic(n_per_class: int, seed: int = 0, noise: float = 0.3) -> tuple[list[str], list[int]]:
-    """Short texts whose topic words give the class away, with some words of other topics as noise."""
+    """Short texts whose topic words give the class away (3 of the class's 8), with 3 filler words, sometimes
+    (``noise``) a word of another topic, and a number."""
     rng = random.Random(seed)
     texts, labels = [], []
     for label_id, label in enumerate(LABELS):
         for _ in range(n_per_class):
-            words = rng.sample(TOPIC_WORDS[label], 2) + rng.sample(FILLER, 3)
+            words = rng.sample(TOPIC_WORDS[label], 3) + rng.sample(FILLER, 3)
             if rng.random() < noise:
                 other = rng.choice([x for x in LABELS if x != label])
                 words.append(rng.choice(TOPIC_WORDS[other]))
@@ -83,13 +87,43 @@ def synthetic(n_per_class: int, seed: int = 0, noise: float = 0.3) -> tuple[list
 
 
 def synthetic_splits(seed: int = 0):
-    """(train, validation, pool) of the synthetic data: 4 and 10 examples per class, and 40 held back per class."""
+    """(train, validation, pool) of the synthetic data: 4 and 10 examples per class, and up to 40 held back per class.
+
+    Each split has its own seed; pool texts equal to a train or validation text are left out, so that the teacher
+    never hands back a validation text (the collator would drop it as ``eval_text``).
+    """
     from datasets import Dataset
 
-    train = Dataset.from_dict(dict(zip(("text", "label"), synthetic(4, seed=seed + 1))))
-    val = Dataset.from_dict(dict(zip(("text", "label"), synthetic(10, seed=seed + 2))))
-    pool_texts, pool_labels = synthetic(40, seed=seed + 3)
-    return train, val, (pool_texts, [LABELS[i] for i in pool_labels])
+    train_texts, train_labels = synthetic(4, seed=seed + 1)
+    val_texts, val_labels = synthetic(10, seed=seed + 2)
+    seen = set(train_texts) | set(val_texts)
+    pool = [(t, LABELS[y]) for t, y in zip(*synthetic(40, seed=seed + 3)) if t not in seen]
+    train = Dataset.from_dict({"text": train_texts, "label": train_labels})
+    val = Dataset.from_dict({"text": val_texts, "label": val_labels})
+    return train, val, ([t for t, _ in pool], [y for _, y in pool])
+
+
+def pool_teacher_server(seed: int = 0):
+    """A started local teacher server speaking TGI's protocol, answering with held-back synthetic examples
+    (:class:`~hf_activekd.server.PoolBackend` over the pool of :func:`synthetic_splits`); call ``.stop()`` after."""
+    from hf_activekd.server import PoolBackend, TeacherServer
+
+    _, _, (texts, labels) = synthetic_splits(seed)
+    return TeacherServer(PoolBackend(texts=texts, labels=labels, seed=seed)).start()
+
+
+def learning_summary(rounds: list[dict], metric: str = "macro_f1") -> str:
+    """One line on what the rounds did to the validation metric, e.g.
+    ``"validation macro-F1 0.10 -> 0.93 over 5 rounds (best 0.95 at round 3)"``."""
+    if not rounds:
+        return "no evaluation ran"
+    values = [r[metric] for r in rounds]
+    best = max(range(len(values)), key=values.__getitem__)
+    name = "macro-F1" if metric == "macro_f1" else metric
+    return (
+        f"validation {name} {values[0]:.2f} -> {values[-1]:.2f} over {len(values)} rounds "
+        f"(best {values[best]:.2f} at round {rounds[best].get('round', best)})"
+    )
 
 
 def setup(fast: bool, workdir: str | os.PathLike, teacher_url: str | None = None, seed: int = 0):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-from _shared import is_fast, setup
+from _shared import is_fast, learning_summary, setup
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
 from hf_activekd import ActiveKDCallback, ActiveKDConfig, TGITeacher
@@ -46,10 +46,11 @@ def main() -> None:
     training_args = TrainingArguments(
         output_dir=output_dir,
         eval_strategy="steps",
-        eval_steps=5 if fast else 20,
-        max_steps=15 if fast else 120,
+        eval_steps=8 if fast else 20,
+        max_steps=40 if fast else 120,
         per_device_train_batch_size=8 if fast else 16,
         learning_rate=3e-3 if fast else 1e-4,
+        seed=0,
         save_strategy="no",
         report_to=[],
         hub_model_id=args.repo_id,
@@ -68,6 +69,7 @@ def main() -> None:
     )
     trainer.add_callback(callback)
     trainer.train()
+    print(learning_summary(callback.rounds))
     commit = trainer.push_to_hub(commit_message="Distilled with hf-activekd")
     print(f"model: {getattr(commit, 'commit_url', commit)}")
     if callback.publisher.pushed_dataset_repo:

@@ -13,9 +13,22 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from transformers.utils import logging
 
 from .card import ActiveKDPublisher
+from .checks import (
+    TokenizePreprocess,
+    batch_columns,
+    check_label_column,
+    check_picklable,
+    check_rows_fit,
+    column_names,
+    column_values,
+    is_indexable,
+    label_column_of,
+    resolve_label_names,
+)
 from .collator import ActiveKDDataCollator
 from .config import ActiveKDConfig
 from .distributed import MainProcessError, barrier, data_parallel_info, run_on_main_and_broadcast
+from .eval_alignment import EvalOrderTracker, align_texts, evaluated_key
 from .metrics import MetricsRecorder
 from .rounds import RoundRunner
 from .run_state import STATE_FILE, install_round_state, move_aside, new_run_id, saved_runner_state
@@ -23,8 +36,6 @@ from .teachers.base import Teacher, TeacherUnavailableError
 from .utils import forward_params
 
 logger = logging.get_logger(__name__)
-
-_LABEL_COLUMNS = ("label", "labels", "label_ids")
 
 
 def _model_config(model):
@@ -102,15 +113,18 @@ class ActiveKDCallback(TrainerCallback):
             raise ValueError("ActiveKDCallback needs an eval_dataset on the Trainer: rounds are guided by it.")
         self.eval_key = None
         eval_dataset = trainer.eval_dataset
+        eval_what = "eval_dataset"
         if isinstance(eval_dataset, dict):
             self.eval_key = next(iter(eval_dataset))
             eval_dataset = eval_dataset[self.eval_key]
+            eval_what = f"eval_dataset[{self.eval_key!r}]"
             logger.info("ActiveKD rounds follow the eval dataset %r.", self.eval_key)
         self.label_names = self._resolve_label_names()
         self._check_labels(trainer.train_dataset, "train_dataset")
-        self._check_labels(eval_dataset, "eval_dataset")
+        self._check_labels(eval_dataset, eval_what)
         self.preprocess = preprocess or self._default_preprocess()
         self._check_preprocess()
+        check_picklable(self.preprocess, args)
         self.eval_texts = list(eval_texts) if eval_texts is not None else self._column(eval_dataset)
         if self.eval_texts is None:
             logger.warning(
@@ -118,9 +132,21 @@ class ActiveKDCallback(TrainerCallback):
                 "the confusions but no example texts.",
                 self.config.text_column,
             )
-        self.train_texts = (
-            list(train_texts) if train_texts is not None else (self._column(trainer.train_dataset) or [])
-        )
+        # Predictions may come in another order than the eval dataset (e.g. group_by_length): the sampler's order is
+        # recorded and checked against the dataset's labels before a text goes into a prompt (see eval_alignment.py).
+        label_column = label_column_of(eval_dataset, self.config.label_column)
+        self._eval_labels = column_values(eval_dataset, label_column) if label_column is not None else None
+        self._eval_order = EvalOrderTracker()  # installed while training (see _install_hooks)
+        if train_texts is not None:
+            self.train_texts = list(train_texts)
+        elif is_indexable(trainer.train_dataset):
+            self.train_texts = self._column(trainer.train_dataset) or []
+        else:
+            logger.info(
+                "The train dataset is iterable: generated rows are deduplicated against earlier rounds only. Pass "
+                "train_texts=... to deduplicate them against the training texts too."
+            )
+            self.train_texts = []
         if self.config.greater_is_better is None:  # follow the Trainer's direction for the same metric, or the name
             self.config = dataclasses.replace(
                 self.config, greater_is_better=self.config.resolve_greater_is_better(args)
@@ -145,26 +171,12 @@ class ActiveKDCallback(TrainerCallback):
         return Path(self.trainer.args.output_dir) / self.config.output_subdir
 
     def _resolve_label_names(self) -> list[str]:
-        model_config = _model_config(self.trainer.model)
-        num_labels = getattr(model_config, "num_labels", None)
-        if self.config.label_names is not None:
-            names = list(self.config.label_names)
-        elif model_config is not None and getattr(model_config, "id2label", None):
-            id2label = model_config.id2label
-            names = [str(id2label[i]) for i in sorted(int(k) for k in id2label)]
-        else:
-            raise ValueError("Cannot tell the label names: set ActiveKDConfig.label_names or model.config.id2label.")
-        if num_labels is not None and num_labels != len(names):
-            raise ValueError(f"{len(names)} label names are given but the model has num_labels={num_labels}.")
-        if len(names) < 2:
-            raise ValueError(f"Distillation needs at least two classes, got {names}.")
-        return names
+        return resolve_label_names(self.config.label_names, _model_config(self.trainer.model))
 
     def _column(self, dataset) -> list[str] | None:
-        names = getattr(dataset, "column_names", None)
-        if names and self.config.text_column in names:
-            return [str(t) for t in dataset[self.config.text_column]]
-        return None
+        if self.config.text_column not in column_names(dataset):
+            return None
+        return [str(t) for t in column_values(dataset, self.config.text_column)]
 
     def _every_eval_text(self) -> list[str]:
         """The texts generated rows must never copy: ``eval_texts`` and the texts of every eval dataset."""
@@ -172,31 +184,8 @@ class ActiveKDCallback(TrainerCallback):
         datasets = datasets.values() if isinstance(datasets, dict) else [datasets]
         return list(self.eval_texts or []) + [t for d in datasets for t in (self._column(d) or [])]
 
-    def _label_column_of(self, dataset) -> str | None:
-        names = getattr(dataset, "column_names", None) or []
-        for name in (self.config.label_column, *_LABEL_COLUMNS):
-            if name in names:
-                return name
-        return None
-
     def _check_labels(self, dataset, what: str) -> None:
-        column = self._label_column_of(dataset)
-        if column is None:
-            return
-        values = dataset[column][:2000] if hasattr(dataset, "__getitem__") else []
-        bad_type = [v for v in values if isinstance(v, bool) or not isinstance(v, int)]
-        if bad_type:
-            raise ValueError(
-                f"{what}[{column!r}] must hold integer class ids (0..{len(self.label_names) - 1}), found "
-                f"{type(bad_type[0]).__name__} values such as {bad_type[0]!r}. Map label names to ids first "
-                "(e.g. dataset.class_encode_column)."
-            )
-        unknown = sorted({v for v in values if not 0 <= v < len(self.label_names)})
-        if unknown:
-            raise ValueError(
-                f"{what}[{column!r}] holds class ids {unknown[:10]} outside the {len(self.label_names)} known labels "
-                f"{self.label_names[:10]}."
-            )
+        check_label_column(dataset, self.config.label_column, self.label_names, what)
 
     def _default_preprocess(self):
         tokenizer = getattr(self.trainer, "processing_class", None)
@@ -205,35 +194,11 @@ class ActiveKDCallback(TrainerCallback):
                 "Pass preprocess=... (e.g. lambda rows: tokenizer(rows['text'], truncation=True)): the Trainer has no "
                 "tokenizer to build model inputs from generated texts."
             )
-        text_column = self.config.text_column
-
-        def preprocess(rows):
-            return tokenizer(rows[text_column], truncation=True)
-
-        return preprocess
+        return TokenizePreprocess(tokenizer, self.config.text_column)  # a class, not a closure: it pickles
 
     def _check_preprocess(self) -> None:
-        dataset = self.trainer.train_dataset
-        columns = set(getattr(dataset, "column_names", None) or [])
-        needed = (
-            (columns & (forward_params(self.trainer.model) or set()))
-            - set(_LABEL_COLUMNS)
-            - {self.config.label_column}
-        )
-        try:
-            out = self.preprocess(
-                {self.config.text_column: ["a short probe text", "another one"], self.config.label_column: [0, 1]}
-            )
-        except Exception as exc:
-            raise ValueError(f"`preprocess` failed on a probe batch: {type(exc).__name__}: {exc}") from exc
-        if not isinstance(out, Mapping):
-            raise ValueError(f"`preprocess` must return a mapping of columns, got {type(out).__name__}.")
-        missing = sorted(needed - set(out.keys()))
-        if missing:
-            raise ValueError(
-                f"`preprocess` does not produce the columns {missing} that the model needs (the train dataset has "
-                f"them); it produced {sorted(out.keys())}."
-            )
+        columns = batch_columns(self.trainer, forward_params(self.trainer.model))
+        check_rows_fit(self.preprocess, columns, self.config.text_column, self.config.label_column)
 
     # ------------------------------------------------------------------ events
     def _install_hooks(self) -> None:
@@ -248,10 +213,12 @@ class ActiveKDCallback(TrainerCallback):
             self.recorder.user_fn = trainer.compute_metrics
             trainer.compute_metrics = self.recorder
         self.publisher.install()  # the card records every round (see card.py)
+        self._eval_order.install(trainer)  # records the eval sampler's order (see eval_alignment.py)
 
     def _remove_hooks(self) -> None:
         if self.trainer.compute_metrics is self.recorder:
             self.trainer.compute_metrics = self._user_compute_metrics
+        self._eval_order.uninstall(self.trainer)
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         self._install_hooks()
@@ -310,25 +277,31 @@ class ActiveKDCallback(TrainerCallback):
         loader.collate_fn = self.collator
 
     def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, metrics=None, **kw):
+        order = self._eval_order.take()  # the eval sampler's order in this evaluation (None: dataset order)
         if not self._training or self.runner is None:
             return control  # an evaluation outside training: no round
-        if self.eval_key is not None and metrics and not any(k.startswith(f"eval_{self.eval_key}_") for k in metrics):
-            return control
+        if self.eval_key is not None and evaluated_key(metrics, list(self.trainer.eval_dataset)) != self.eval_key:
+            return control  # another dataset of the dict (metrics named eval_<key>_...): not the one rounds follow
         report = self.recorder.last_report
         self.recorder.last_report = None
         if report is None:
             logger.warning("ActiveKD: no predictions were recorded in this evaluation; no round.")
             return control
-        if self.eval_texts is not None and len(self.eval_texts) != len(report.labels):
-            logger.warning(
-                "ActiveKD: %d eval texts for %d predictions; prompts will carry no example texts.",
-                len(self.eval_texts),
-                len(report.labels),
-            )
-            texts = None
-        else:
-            texts = self.eval_texts
-        record = self.runner.run(report, texts, metrics, state.global_step, state.epoch)
+        texts = None
+        if self.eval_texts is not None:
+            texts, why = align_texts(self.eval_texts, self._eval_labels, report.labels, order)
+            if texts is None:
+                logger.warning(
+                    "ActiveKD: the order of the %d predictions is not known (%s); prompts carry no example texts.",
+                    len(report.labels),
+                    why,
+                )
+        skip = None
+        if state.max_steps and state.global_step >= state.max_steps:
+            skip = "last step: no training left"
+        elif control.should_training_stop:
+            skip = "training stops: no training left"
+        record = self.runner.run(report, texts, metrics, state.global_step, state.epoch, skip=skip)
         self.trainer.log(self._log_payload(record))
         if self.runner.should_stop:
             logger.warning("ActiveKD stops training: %s", self.runner.stop_reason)

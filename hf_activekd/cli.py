@@ -242,7 +242,7 @@ def _prepare_data(args: DistillArguments, config: ActiveKDConfig) -> dict[str, A
             if "label" in table.column_names:
                 table = table.remove_columns("label")
             table = table.rename_column(label_col, "label")
-        table = table.cast_column("label", _string_feature()) if _label_is_not_string(table) else table
+        table = _labels_as_strings(table)
         return table.filter(lambda r: r["text"] is not None and str(r["text"]).strip() != "")
 
     try:
@@ -307,9 +307,21 @@ def _string_feature():
     return Value("string")
 
 
-def _label_is_not_string(table) -> bool:
+def _labels_as_strings(table):
+    """Labels as class names: a ClassLabel's ids become its names (a plain cast would give "0", "1", ...)."""
     feature = table.features.get("label")
-    return getattr(feature, "dtype", "string") != "string"
+    names = getattr(feature, "names", None)
+    if names is not None:
+        features = table.features.copy()
+        features["label"] = _string_feature()
+        return table.map(
+            lambda rows: {"label": [None if v is None or v < 0 else names[v] for v in rows["label"]]},
+            batched=True,
+            features=features,
+        )
+    if getattr(feature, "dtype", "string") != "string":
+        return table.cast_column("label", _string_feature())
+    return table
 
 
 # ---------------------------------------------------------------------- student and teacher

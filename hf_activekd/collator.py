@@ -59,12 +59,12 @@ class ActiveKDDataCollator:
 
     The rows come from the round files in ``pool_dir`` (see :class:`~hf_activekd.pool.GeneratedPool`), re-read when
     they change, so that dataloader worker processes see new rows as well as the main process. Rows are tokenized
-    with the user's ``preprocess`` (once per row), given the label id, restricted to the columns of the batch, and
-    either appended to the batch (``mode="append"``: the batch gets up to ``rows_per_batch`` more rows) or put in
-    place of its last rows (``mode="replace"``: the batch keeps its number of rows). Generated rows are cut to the
-    longest original row of their batch (keeping their last token, e.g. ``[SEP]``), so they never make a batch longer:
-    in ``"replace"`` mode batch shapes and memory stay fixed; in ``"append"`` mode only the number of rows grows
-    (``truncate=False`` keeps generated rows whole there).
+    with the user's ``preprocess`` (once per row), given the label id (and their text where the batch rows keep a
+    text column), restricted to the columns of the batch, and either appended to the batch (``mode="append"``: the
+    batch gets up to ``rows_per_batch`` more rows) or put in place of its last rows (``mode="replace"``: the batch
+    keeps its number of rows). Generated rows are cut to the longest original row of their batch (keeping their last
+    token, e.g. ``[SEP]``), so they never make a batch longer: in ``"replace"`` mode batch shapes and memory stay
+    fixed; in ``"append"`` mode only the number of rows grows (``truncate=False`` keeps generated rows whole there).
 
     Every process takes its own share of the rows (``rows[rank::world_size]``), and every dataloader worker a disjoint
     share of that (a worker may have none when there are fewer rows than workers). The share cycles in a seeded random
@@ -229,7 +229,10 @@ class ActiveKDDataCollator:
         if unknown:
             raise ValueError(f"Generated rows carry labels unknown to the collator: {sorted(set(unknown))}")
         ids = [self._label_ids[r["label"]] for r in rows]
-        encoded = self.preprocess({self.text_column: [r["text"] for r in rows], self.label_column: ids})
+        texts = [r["text"] for r in rows]
+        encoded = dict(self.preprocess({self.text_column: texts, self.label_column: ids}))
+        if self.text_column in keys and self.text_column not in encoded:  # rows that keep their raw text
+            encoded[self.text_column] = texts
         needed = [k for k in keys if k != label_key]
         missing = [k for k in needed if k not in encoded]
         if missing:

@@ -21,9 +21,13 @@ class ActiveKDConfig:
             Column of the raw text in the train and eval datasets (kept beside the tokenized columns; the Trainer drops
             it from batches by itself).
         label_column (`str`, *optional*, defaults to `"label"`):
-            Column of the class in the datasets (integer ids or label names).
+            Column of the class in the datasets: integer class ids (the Trainer needs ids in batches), in the order of
+            the label names. Map names to ids first (``dataset.class_encode_column`` or ``dataset.map`` with the
+            model's ``label2id``); a `datasets.ClassLabel` column must have the label names in the same order. (The
+            ``hf-activekd distill`` command reads names, ids or a ClassLabel from its files and encodes them itself.)
         label_names (`list[str]`, *optional*):
-            Class names by id. Defaults to ``model.config.id2label``.
+            Class names by id, shown to the teacher. Defaults to ``model.config.id2label``; when both are set they must
+            agree. Required when the model has transformers' default names (``LABEL_0``, ``LABEL_1``, ...).
         label_descriptions (`dict[str, str]`, *optional*):
             Optional one-line description per class name, shown to the teacher in the taxonomy.
         task_description (`str`, *optional*, defaults to `"text classification"`):
@@ -113,9 +117,10 @@ class ActiveKDConfig:
     """
 
     text_column: str = field(default="text", metadata={"help": "Column of the raw text in the datasets."})
-    label_column: str = field(default="label", metadata={"help": "Column of the class (ids or names)."})
+    label_column: str = field(default="label", metadata={"help": "Column of the class: integer class ids."})
     label_names: list[str] | None = field(
-        default=None, metadata={"help": "Class names by id (default: model.config.id2label)."}
+        default=None,
+        metadata={"help": "Class names by id (default: model.config.id2label; needed for LABEL_N defaults)."},
     )
     label_descriptions: dict[str, str] | None = field(
         default=None, metadata={"help": "Optional description per class name, shown to the teacher."}

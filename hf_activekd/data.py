@@ -144,12 +144,31 @@ def load_table(
     return table
 
 
+def _class_label_names(table: Dataset, label_column: str) -> list[str] | None:
+    """The names of a `datasets.ClassLabel` column (ids by position), or None for another column type."""
+    names = getattr(table.features.get(label_column), "names", None)
+    return list(names) if names is not None else None
+
+
+def _label_values(table: Dataset, label_column: str) -> list[Any]:
+    """The labels of ``table``: names for a `datasets.ClassLabel` column (not their ids), raw values otherwise."""
+    names = _class_label_names(table, label_column)
+    values = list(table[label_column])
+    if names is None:
+        return values
+    return [None if v is None or v < 0 else names[v] for v in values]
+
+
 def label_names_of(*tables: Dataset, label_column: str = "label") -> list[str]:
-    """Sorted class names found in ``label_column`` of the given tables (integer labels become their string)."""
+    """Class names of ``label_column`` in the given tables: a `datasets.ClassLabel`'s names in its order when every
+    table has the same one, else the names found, sorted (integer labels become their string)."""
+    present = [t for t in tables if t is not None]
+    class_names = [_class_label_names(t, label_column) for t in present]
+    if class_names and class_names[0] is not None and all(n == class_names[0] for n in class_names):
+        return list(class_names[0])
     names: set[str] = set()
-    for table in tables:
-        if table is not None:
-            names.update(str(v) for v in table[label_column] if v is not None)
+    for table in present:
+        names.update(str(v) for v in _label_values(table, label_column) if v is not None)
     try:
         return sorted(names, key=lambda n: (0, int(n)) if n.lstrip("-").isdigit() else (1, n))
     except ValueError:
@@ -164,7 +183,7 @@ def encode_labels(
     Rows with an empty label are dropped. Raises `DataError` for a label that is not in ``label_names``.
     """
     ids = {name: i for i, name in enumerate(label_names)}
-    values = table[label_column]
+    values = _label_values(table, label_column)  # a ClassLabel's names, whatever the order of its ids
     keep = [i for i, v in enumerate(values) if v is not None and str(v) != ""]
     if len(keep) != len(values):
         logger.warning("Dropped %d rows without a label.", len(values) - len(keep))

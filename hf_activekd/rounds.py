@@ -218,9 +218,12 @@ class RoundRunner:
         metrics: dict[str, Any] | None = None,
         global_step: int = 0,
         epoch: float | None = None,
+        skip: str | None = None,
     ) -> dict[str, Any]:
-        """Judge the evaluation, and unless training should stop or ``max_rounds`` is reached, ask the teacher for
-        new samples and store the accepted ones. Returns the round record (also appended to :attr:`rounds`).
+        """Judge the evaluation, and unless training should stop, ``max_rounds`` is reached or ``skip`` gives a reason
+        not to generate (e.g. ``"last step: no training left"``), ask the teacher for new samples and store the
+        accepted ones. Returns the round record (also appended to :attr:`rounds`; a round not generated has the reason
+        in ``skipped``).
 
         Call it on every process: the teacher runs on the main process and the result is broadcast.
         """
@@ -255,6 +258,8 @@ class RoundRunner:
         }
         if self.should_stop:
             record["skipped"] = f"stopping: {self.stop_reason}"
+        elif skip:
+            record["skipped"] = skip
         elif self.generated_rounds >= self.config.max_rounds:
             record["skipped"] = f"max_rounds={self.config.max_rounds} reached"
         else:

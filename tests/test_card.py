@@ -196,7 +196,7 @@ def test_card_and_data_in_output_dir_without_push(trained):
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert cells[2] == f"{record['eval_metrics']['eval_loss']:.4f}"
         assert cells[3] == f"{record['accuracy']:.4f}" and cells[4] == f"{record['macro_f1']:.4f}"
-        assert cells[6] == str(record["accepted"])
+        assert cells[6] == (str(record["accepted"]) if record["generated"] else "–")  # last step: not generated
 
     assert (out / "activekd_rounds.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     generated = [json.loads(line) for line in (out / "activekd" / "generated.jsonl").read_text().splitlines()]

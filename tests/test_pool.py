@@ -139,7 +139,7 @@ def test_texts_of_every_eval_dataset_are_protected(make_trainer, preprocess, tok
     texts, labels = _long_texts(2, seed=8)
     ood = Dataset.from_dict({"text": texts, "label": labels})
     ood = ood.map(lambda rows: tokenizer(rows["text"], truncation=True), batched=True)
-    trainer = make_trainer(max_steps=5, eval_steps=5)
+    trainer = make_trainer(max_steps=6, eval_steps=5)  # a round at step 5; none at the last step
     trainer.eval_dataset = {"val": trainer.eval_dataset, "ood": ood}
     fresh = f"{MARKER} a text nobody has seen before today"
     config = ActiveKDConfig(samples_per_round=1, samples_per_request=1, patience=0)
