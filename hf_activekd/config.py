@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .quality import QUALITY_CHECKS
+
 
 @dataclass
 class ActiveKDConfig:
@@ -103,6 +105,21 @@ class ActiveKDConfig:
             renamed ``round-NNNN.jsonl.set-aside``, nothing is deleted) and records them; ``"keep"`` only records it.
         output_subdir (`str`, *optional*, defaults to `"activekd"`):
             Folder under ``args.output_dir`` holding the round files, ``rounds.json`` and the answer log.
+
+        > Quality gate of generated rows
+
+        quality_checks (`list[str]`, *optional*, defaults to all checks):
+            Checks every generated text must pass before it is accepted, each drop counted under its own reason:
+            ``"markup"`` (HTML, template braces, JSON fragments, code fences), ``"prompt_echo"`` (the request's own
+            instructions), ``"not_words"`` (too few letters), ``"repetition"`` (a word or phrase looping),
+            ``"prompt_copy"`` (a near-copy of a text shown in the prompt) and ``"near_duplicate"`` (close to a row
+            accepted earlier in the run). An empty list turns the gate off. See
+            :class:`~hf_activekd.quality.QualityGate`.
+        near_duplicate_threshold (`float`, *optional*, defaults to `0.9`):
+            Character 5-gram Jaccard similarity from which a text counts as a copy of a prompt text or a
+            near-duplicate of an accepted row.
+        min_letter_ratio (`float`, *optional*, defaults to `0.6`):
+            Smallest share of letters among the letters, symbols and half the digits of a text (``not_words``).
     """
 
     text_column: str = field(default="text", metadata={"help": "Column of the raw text in the datasets."})
@@ -183,6 +200,18 @@ class ActiveKDConfig:
     )
     output_subdir: str = field(default="activekd", metadata={"help": "Folder under output_dir for round files."})
 
+    # Quality gate of generated rows
+    quality_checks: list[str] = field(
+        default_factory=lambda: list(QUALITY_CHECKS),
+        metadata={"help": f"Checks a generated text must pass (empty: none). Any of {', '.join(QUALITY_CHECKS)}."},
+    )
+    near_duplicate_threshold: float = field(
+        default=0.9, metadata={"help": "Char 5-gram Jaccard similarity from which a text is a (near-)copy."}
+    )
+    min_letter_ratio: float = field(
+        default=0.6, metadata={"help": "Smallest share of letters among letters, symbols and half the digits."}
+    )
+
     def __post_init__(self):
         errors = []
         if self.samples_per_round < 1:
@@ -219,6 +248,13 @@ class ActiveKDConfig:
                 errors.append(f"{name} must be >= 0")
         if self.label_names is not None and len(set(self.label_names)) != len(self.label_names):
             errors.append("label_names contains duplicates")
+        unknown = [c for c in self.quality_checks if c not in QUALITY_CHECKS]
+        if unknown:
+            errors.append(f"unknown quality_checks {unknown}, valid ones are {list(QUALITY_CHECKS)}")
+        if not 0.0 < self.near_duplicate_threshold <= 1.0:
+            errors.append(f"near_duplicate_threshold must be in (0, 1], got {self.near_duplicate_threshold}")
+        if not 0.0 <= self.min_letter_ratio <= 1.0:
+            errors.append(f"min_letter_ratio must be in [0, 1], got {self.min_letter_ratio}")
         if errors:
             raise ValueError("Invalid ActiveKDConfig: " + "; ".join(errors))
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .near_duplicates import NearDuplicateIndex
+from .prompts import prompt_examples
+from .quality import QUALITY_CHECKS, QualityGate
 from .teachers.base import GeneratedSample, TeacherRequest
 from .utils import atomic_write_text
 
@@ -31,6 +33,7 @@ DROP_REASONS = (
     "label_echo",
     "eval_text",
     "duplicate",
+    *QUALITY_CHECKS,
     "over_request",
 )
 
@@ -48,7 +51,9 @@ class RowFilter:
     A sample is kept when its label is a known label, its text is non-empty and within ``[min_chars, max_chars]``,
     it is not just a label name, it is neither a copy nor a near copy of an evaluation text (``eval_text``: see
     :class:`~hf_activekd.near_duplicates.NearDuplicateIndex`), and its normalised text was not seen before
-    (``duplicate``: training data, earlier rounds, or earlier in this round).
+    (``duplicate``: training data, earlier rounds, or earlier in this round), and it passes the ``quality`` gate
+    (:class:`~hf_activekd.quality.QualityGate`: markup, prompt echoes, not words, repetition, copies of prompt texts,
+    near-duplicates of accepted rows; every check on by default).
 
     Validation texts must never enter training: they would inflate the validation metric that judges rounds, picks
     the best checkpoint and goes into the model card, and be published with the generated data. Prompts quote them,
@@ -61,6 +66,7 @@ class RowFilter:
         eval_texts (`Iterable[str]`, *optional*): Texts whose copies and near copies are dropped: every evaluation text
             and every text a prompt may quote. More can be added with :meth:`add_eval_texts`.
         near_threshold (`float`, defaults to `0.9`): Similarity from which a text is a near copy of an eval text.
+        quality (`QualityGate`, *optional*): The quality gate run on texts not seen before; defaults to every check.
     """
 
     def __init__(
@@ -71,6 +77,7 @@ class RowFilter:
         seen: Iterable[str] = (),
         eval_texts: Iterable[str] = (),
         near_threshold: float = 0.9,
+        quality: QualityGate | None = None,
     ):
         self.label_names = list(label_names)
         self._known = set(self.label_names)
@@ -82,15 +89,19 @@ class RowFilter:
         self.seen: set[str] = {normalize_text(t) for t in seen}
         self.eval_index = NearDuplicateIndex(near_threshold)
         self.add_eval_texts(eval_texts)
+        self.quality = quality if quality is not None else QualityGate()
 
     def add_seen(self, texts: Iterable[str]) -> None:
+        """Mark generated rows (of earlier rounds) as seen: their duplicates and near-duplicates are dropped."""
+        texts = list(texts)
         self.seen.update(normalize_text(t) for t in texts)
+        self.quality.add(texts)
 
     def add_eval_texts(self, texts: Iterable[str]) -> None:
         """Protect more texts (copies and near copies are dropped as ``eval_text``)."""
         self.eval_index.add(t for t in texts if isinstance(t, str) and t.strip())
 
-    def check(self, sample: GeneratedSample) -> str | None:
+    def check(self, sample: GeneratedSample, prompt_texts: Sequence[str] = ()) -> str | None:
         """The drop reason for ``sample``, or None when it is accepted (it is then marked as seen)."""
         if sample.label not in self._known:
             return "unknown_label"
@@ -108,7 +119,11 @@ class RowFilter:
             return "eval_text"
         if key in self.seen:
             return "duplicate"
+        reason = self.quality.check(text, sample.label, prompt_texts)
+        if reason is not None:
+            return reason
         self.seen.add(key)
+        self.quality.add(text)
         return None
 
     def accept(
@@ -118,9 +133,10 @@ class RowFilter:
         that writes more than it was asked for gets the extra ones dropped as ``over_request``, so a round never
         trains on more rows than ``samples_per_round``) and the drops by reason."""
         rows, drops = [], Counter()
+        shown = prompt_examples(request.messages)
         for sample in samples:
             label = sample.label if sample.label else request.label
-            reason = self.check(GeneratedSample(text=sample.text, label=label))
+            reason = self.check(GeneratedSample(text=sample.text, label=label), shown)
             if reason is None and len(rows) >= request.num_samples:
                 reason = "over_request"
             if reason is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from .metrics import EvalReport
@@ -16,6 +17,20 @@ SYSTEM_PROMPT = (
 def _clip(text: str, limit: int = 300) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# An example line of build_messages: `- "text"`, `- "text" (predicted: x)` or `- "text" true: x, predicted: y (...)`.
+_EXAMPLE_LINE = re.compile(r'^- "(.*)"(?: \(predicted: [^\n]*\)| true: [^\n]*, predicted: [^\n]*)?$', re.MULTILINE)
+
+
+def prompt_examples(messages: Sequence[dict[str, str]]) -> list[str]:
+    """The example texts shown in the user messages of a request built by :func:`build_messages` (long ones are
+    clipped and end with ``…``), so that generated copies of them can be dropped."""
+    texts = []
+    for message in messages:
+        if message.get("role") == "user" and isinstance(message.get("content"), str):
+            texts += _EXAMPLE_LINE.findall(message["content"])
+    return texts
 
 
 def format_taxonomy(label_names: Sequence[str], descriptions: dict[str, str] | None) -> str:

@@ -32,6 +32,7 @@ from .harm import detect_harm, move_round_aside, set_aside_rounds, set_aside_tex
 from .metrics import EvalReport
 from .policy import plan_requests
 from .pool import GeneratedPool, RowFilter
+from .quality import QualityGate
 from .run_state import STATE_FILE, new_run_id
 from .teachers.base import Teacher, TeacherRequest, TeacherResponse, generate_with_answers
 from .utils import atomic_write_text
@@ -83,7 +84,12 @@ class RoundRunner:
         self.output_dir = Path(output_dir)
         self.pool = GeneratedPool(self.output_dir)
         self.filter = RowFilter(
-            self.label_names, config.min_chars, config.max_chars, train_texts, eval_texts=eval_texts
+            self.label_names,
+            config.min_chars,
+            config.max_chars,
+            train_texts,
+            eval_texts=eval_texts,
+            quality=QualityGate.from_config(config),
         )
         self._protected: Sequence[str] | None = None  # the last eval_texts given to run(), already protected
         self.progress = progress

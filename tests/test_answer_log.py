@@ -34,7 +34,10 @@ def _report(weak=None):
 def _answer(request):
     return TeacherResponse(
         key=request.key,
-        samples=[GeneratedSample(f"{i} of {request.key} {request.seed}", "") for i in range(request.num_samples)],
+        samples=[  # words around the key: a text of digits and slashes is dropped by the quality gate (not_words)
+            GeneratedSample(f"example {i} written for the request {request.key} with seed {request.seed}", "")
+            for i in range(request.num_samples)
+        ],
         prompt_tokens=3,
         completion_tokens=2,
         attempts=1,

@@ -113,8 +113,9 @@ def test_eval_texts_are_known_from_the_start(tmp_path):
     runner = RoundRunner(Fixed([*echoed, fresh]), config, LABELS, tmp_path, eval_texts=texts)
     # no texts in this round's prompts (e.g. misaligned predictions): the eval set is still known
     record = runner.run(_report(), eval_texts=None)
-    # the 4 copies of `other` and the fresh text are not eval texts; one of them is accepted (1 sample was asked for)
-    assert record["dropped"] == {"eval_text": 8, "over_request": 4} and record["accepted"] == 1
+    # the 4 copies of `other` and the fresh text are not eval texts; one of them is accepted (1 sample was asked for),
+    # the copy of it in capitals is a near-duplicate of it (quality gate), the others are over the request
+    assert record["dropped"] == {"eval_text": 8, "near_duplicate": 1, "over_request": 3} and record["accepted"] == 1
     # texts the user passes for the prompts (not the eval dataset's) are protected as well
     runner = RoundRunner(Fixed([*echoed, fresh]), config, LABELS, tmp_path / "b", eval_texts=texts)
     record = runner.run(_report(), eval_texts=other * 2)

@@ -1,0 +1,300 @@
+"""The quality gate: cheap checks on every generated text before it is accepted, each drop under its own reason.
+
+A weak or mis-prompted teacher writes markup, template residue, echoes of its own instructions, word salad, loops,
+copies of the examples it was shown, and the same text over and over. Every such row that reaches training can only
+hurt the student. :class:`QualityGate` drops them before they are written to the pool; :class:`NearDuplicateIndex`
+finds texts close to earlier ones (character n-gram Jaccard similarity, MinHash LSH for the candidates, checked
+exactly).
+
+```python
+>>> gate = QualityGate()
+>>> gate.check("<p>Today the world will have a new thing called tech...</p>")
+'markup'
+>>> gate.check("I was charged $25.99 twice on 03/04, can you refund one?") is None
+True
+```
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+QUALITY_CHECKS = ("markup", "prompt_echo", "not_words", "repetition", "prompt_copy", "near_duplicate")
+
+# HTML tags, template and code residue, JSON fragments, markdown code fences (entities: see has_markup).
+_MARKUP = re.compile(
+    r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>"  # <p>, </div>, <br/>, <a href="...">
+    r"|\{\{|\}\}"  # repeated braces
+    r"|\{\s*[\w.\-]*\s*\}"  # {placeholder}, {json_example_4}, {}
+    r"|\{\s*\"|\[\s*\{|\"\s*\}"  # {"  [{  "}
+    r"|\"(?:text|label|labels|examples?|class)\"\s*:"  # "text": "label":
+    r"|```"  # markdown code fence
+    r"|\[(?:insert|your|name|placeholder|company|product)\b[^\]]{0,30}\]",  # [Your Name], [insert product]
+    re.IGNORECASE,
+)
+# The teacher's own instructions (hf_activekd.prompts) coming back as a "sample".
+_PROMPT_ECHO = re.compile(
+    r"\bJSON\b"
+    r"|\b(?:write|here are|generate|generated)\s+(?:\d+|two|three|four|five|six|seven|eight|nine|ten)\s+"
+    r"(?:new,?\s+)?(?:diverse\s+)?(?:examples|samples)\b"
+    r"|\b(?:new|diverse|more)\s+examples\s+of\b|\bexamples?\s+of\s+the\s+class\b|\bof\s+the\s+class\s+['\"]"
+    r"|\bthe\s+student\s+(?:gets|would|was\s+confident)|\bstudent's\s+validation\b|\bvalidation\s+report\b"
+    r"|\bhard\s+negatives?\b|\bdo\s+not\s+(?:copy|mention)\s+the\b|\bthe\s+class\s+name\b"
+    r"|\bvary\s+length\b|\bexpert\s+annotator\b|\btext\s+classifier\b|\bexamples\s+above\b"
+    r"|\b(?:true|predicted)\s*:\s*\w|\bconfidence\s+0?\.\d",
+    re.IGNORECASE,
+)
+_ENTITY = re.compile(r"&(?:[A-Za-z]{2,8}|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});")
+_WORD = re.compile(r"\w+")
+
+
+def _normalize(text: str) -> str:
+    """NFKC, lower case, every run of non-word characters as one space: punctuation and spacing don't count."""
+    text = unicodedata.normalize("NFKC", str(text)).lower()
+    return " ".join(re.sub(r"[\W_]+", " ", text).split())
+
+
+def char_ngrams(text: str, n: int = 5) -> np.ndarray:
+    """The sorted, distinct 64-bit hashes of the character ``n``-grams of the normalised ``text``.
+
+    Hashes are computed with NumPy (a polynomial rolling hash and a splitmix64 finaliser), so they are the same in
+    every process and run. A text shorter than ``n`` is one n-gram.
+    """
+    return _hashed_ngrams(_normalize(text), n)
+
+
+def _hashed_ngrams(norm: str, n: int) -> np.ndarray:
+    codes = np.frombuffer(norm.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    if len(codes) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    m = max(1, len(codes) - n + 1)
+    h = np.zeros(m, dtype=np.uint64)
+    for j in range(min(n, len(codes))):
+        h = h * np.uint64(0x100000001B3) + codes[j : j + m]
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return np.unique(h)
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard similarity of two sorted arrays of distinct n-gram hashes (see :func:`char_ngrams`)."""
+    if len(a) == 0 or len(b) == 0:
+        return 0.0
+    shared = len(np.intersect1d(a, b, assume_unique=True))
+    return shared / (len(a) + len(b) - shared)
+
+
+class NearDuplicateIndex:
+    """Texts seen so far, searchable by character n-gram Jaccard similarity.
+
+    MinHash signatures split into bands (locality-sensitive hashing) give the candidates, and the exact Jaccard
+    similarity of their n-gram sets decides, so a match is never a hash accident. The bands are chosen so that a pair
+    at exactly ``threshold`` is a candidate with probability >= 99 %, and surer above it.
+
+    Args:
+        threshold (`float`, defaults to 0.9): Similarity at or above which :meth:`find` reports a near-duplicate.
+        n (`int`, defaults to 5): Length of the character n-grams (of the normalised text).
+        num_perm (`int`, defaults to 64): Length of the MinHash signatures.
+    """
+
+    def __init__(self, threshold: float = 0.9, n: int = 5, num_perm: int = 64, seed: int = 0):
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+        self.threshold, self.n, self.num_perm = threshold, n, num_perm
+        rng = np.random.default_rng(seed)
+        self._a = rng.integers(1, 2**63, num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        self._b = rng.integers(0, 2**63, num_perm, dtype=np.uint64)
+        rows = 1
+        for r in range(num_perm, 0, -1):  # the largest band width that still finds a pair at the threshold
+            if 1.0 - (1.0 - threshold**r) ** (num_perm // r) >= 0.99:
+                rows = r
+                break
+        self.rows, self.bands = rows, num_perm // rows
+        self._buckets: dict[tuple[int, bytes], list[int]] = {}
+        self._grams: list[np.ndarray] = []
+        self._keys: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._grams)
+
+    def _signature(self, grams: np.ndarray) -> np.ndarray:
+        if len(grams) == 0:
+            return np.zeros(self.num_perm, dtype=np.uint64)
+        return (self._a[:, None] * grams[None, :] + self._b[:, None]).min(axis=1)
+
+    def _band_keys(self, grams: np.ndarray) -> list[tuple[int, bytes]]:
+        sig = self._signature(grams)
+        return [(i, sig[i * self.rows : (i + 1) * self.rows].tobytes()) for i in range(self.bands)]
+
+    def add(self, texts: Iterable[str] | str) -> None:
+        """Index ``texts`` (one string or many). A text whose normalised form is already indexed is skipped."""
+        for text in [texts] if isinstance(texts, str) else texts:
+            key = _normalize(text)
+            if not key or key in self._keys:
+                continue
+            self._keys.add(key)
+            grams = _hashed_ngrams(key, self.n)
+            doc = len(self._grams)
+            self._grams.append(grams)
+            for band in self._band_keys(grams):
+                self._buckets.setdefault(band, []).append(doc)
+
+    def similarity(self, text: str, stop_at: float | None = None) -> float:
+        """The highest Jaccard similarity of ``text`` to an indexed text among the candidates (0.0 when none)."""
+        key = _normalize(text)
+        if key in self._keys:
+            return 1.0
+        grams = _hashed_ngrams(key, self.n)
+        candidates: set[int] = set()
+        for band in self._band_keys(grams):
+            candidates.update(self._buckets.get(band, ()))
+        best = 0.0
+        for doc in candidates:
+            best = max(best, jaccard(grams, self._grams[doc]))
+            if stop_at is not None and best >= stop_at:
+                break
+        return best
+
+    def find(self, text: str) -> bool:
+        """Whether an indexed text is at least ``threshold`` similar to ``text``."""
+        return self.similarity(text, stop_at=self.threshold) >= self.threshold
+
+
+def has_markup(text: str) -> bool:
+    """HTML tags, template braces, JSON fragments, code fences, or an HTML entity of an ASCII character (``&amp;``,
+    ``&#39;``, ``&lt;``). Entities of other characters (``caf&#233;``, ``&#163;5``) are encoding slips found in real
+    scraped corpora (BBC News has them), not a sign of junk, and pass."""
+    if _MARKUP.search(text) is not None or text.count("{") != text.count("}"):
+        return True
+    for entity in _ENTITY.findall(text):
+        char = html.unescape(entity)
+        if char != entity and (char.isascii() or char == "\xa0"):
+            return True
+    return False
+
+
+def letter_ratio(text: str) -> float:
+    """Letters (any script) over letters, symbols and half the digits: amounts and dates in a sentence pass, a
+    string of digits or of symbols does not. Spaces don't count."""
+    letters = sum(c.isalpha() for c in text)
+    digits = sum(c.isdigit() for c in text)
+    symbols = sum(not (c.isalnum() or c.isspace()) for c in text)
+    total = letters + symbols + digits / 2
+    return letters / total if total else 0.0
+
+
+def is_repetitive(text: str) -> bool:
+    """One word making most of the text, a phrase looping, or a long text that compresses far better than prose."""
+    words = _WORD.findall(text.lower())
+    if len(words) >= 6:
+        top = Counter(words).most_common(1)[0][1]
+        if top / len(words) > (0.5 if len(words) < 12 else 0.3) and top >= 4:
+            return True
+    trigrams = list(zip(words, words[1:], words[2:]))
+    if len(trigrams) >= 6:
+        counts = Counter(trigrams)
+        if counts.most_common(1)[0][1] >= 3 and len(counts) / len(trigrams) < 0.6:
+            return True
+    data = text.encode("utf-8")
+    return len(data) >= 200 and len(zlib.compress(data, 9)) / len(data) < 0.25
+
+
+class QualityGate:
+    """Drops generated texts that are junk, with one reason per check (the names of :data:`QUALITY_CHECKS`).
+
+    - ``markup``: HTML tags or entities, braces of templates (``{{``, ``{placeholder}``), JSON fragments
+      (``"text":``, ``{"``), markdown code fences, ``[Your Name]`` placeholders.
+    - ``prompt_echo``: the request's own instructions (``JSON``, ``Write 5 new examples``, ``hard negatives``,
+      ``true: ... predicted: ...``) or a ``snake_case`` label name in the text.
+    - ``not_words``: fewer letters than ``min_letter_ratio`` of the letters, symbols and half the digits.
+    - ``repetition``: a word or a phrase repeated over and over.
+    - ``prompt_copy``: at least ``near_duplicate_threshold`` similar to a text shown in the request's prompt, or
+      holding that share of its n-grams (a copy with a few words added).
+    - ``near_duplicate``: at least ``near_duplicate_threshold`` similar to a text accepted before (see :meth:`add`).
+
+    Args:
+        checks (`Sequence[str]`, defaults to all of :data:`QUALITY_CHECKS`): The checks to run; empty turns the
+            gate off.
+        near_duplicate_threshold (`float`, defaults to 0.9): Character 5-gram Jaccard similarity from which a text
+            is a copy of a prompt text or a near-duplicate of an accepted one.
+        min_letter_ratio (`float`, defaults to 0.6): Smallest share of letters among the letters, symbols and half
+            the digits (any script: ``str.isalpha``).
+    """
+
+    def __init__(
+        self,
+        checks: Sequence[str] = QUALITY_CHECKS,
+        near_duplicate_threshold: float = 0.9,
+        min_letter_ratio: float = 0.6,
+    ):
+        unknown = sorted(set(checks) - set(QUALITY_CHECKS))
+        if unknown:
+            raise ValueError(f"Unknown quality checks {unknown}; valid ones are {list(QUALITY_CHECKS)}.")
+        self.checks = [c for c in QUALITY_CHECKS if c in set(checks)]
+        self.near_duplicate_threshold = near_duplicate_threshold
+        self.min_letter_ratio = min_letter_ratio
+        self.index = NearDuplicateIndex(near_duplicate_threshold)
+        self._prompt_grams: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def from_config(cls, config: Any) -> QualityGate:
+        """The gate of an :class:`~hf_activekd.ActiveKDConfig` (``quality_checks`` and its thresholds)."""
+        return cls(config.quality_checks, config.near_duplicate_threshold, config.min_letter_ratio)
+
+    def add(self, texts: Iterable[str] | str) -> None:
+        """Remember accepted texts, so that later near-duplicates of them are dropped."""
+        if "near_duplicate" in self.checks:
+            self.index.add(texts)
+
+    def _copies_prompt_text(self, text: str, prompt_texts: Sequence[str]) -> bool:
+        """Whether ``text`` is similar to a shown text, or holds nearly all of it with at most as much again added
+        (``"<shown> today"``). Long examples are clipped in prompts (``…``): then any addition counts as a copy."""
+        if not prompt_texts:
+            return False
+        grams = char_ngrams(text)
+        for shown in prompt_texts:
+            clipped = shown.endswith("…")
+            if shown not in self._prompt_grams:
+                if len(self._prompt_grams) > 10_000:
+                    self._prompt_grams.clear()
+                self._prompt_grams[shown] = char_ngrams(shown.rstrip("…") if clipped else shown)
+            seen = self._prompt_grams[shown]
+            if len(seen) == 0 or len(grams) == 0:
+                continue
+            shared = len(np.intersect1d(grams, seen, assume_unique=True))
+            if shared / (len(grams) + len(seen) - shared) >= self.near_duplicate_threshold:
+                return True
+            if shared / len(seen) >= self.near_duplicate_threshold and (clipped or len(grams) <= 2 * len(seen)):
+                return True
+        return False
+
+    def check(self, text: str, label: str = "", prompt_texts: Sequence[str] = ()) -> str | None:
+        """The reason to drop ``text`` (written for class ``label`` by a request that showed ``prompt_texts``), or
+        None when it passes every check. Nothing is remembered: call :meth:`add` for the texts accepted."""
+        for name in self.checks:
+            if name == "markup":
+                failed = has_markup(text)
+            elif name == "prompt_echo":
+                failed = _PROMPT_ECHO.search(text) is not None or ("_" in label and label in text)
+            elif name == "not_words":
+                failed = letter_ratio(text) < self.min_letter_ratio
+            elif name == "repetition":
+                failed = is_repetitive(text)
+            elif name == "prompt_copy":
+                failed = self._copies_prompt_text(text, prompt_texts)
+            else:
+                failed = len(self.index) > 0 and self.index.find(text)
+            if failed:
+                return name
+        return None
