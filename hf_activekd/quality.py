@@ -2,9 +2,9 @@
 
 A weak or mis-prompted teacher writes markup, template residue, echoes of its own instructions, word salad, loops,
 copies of the examples it was shown, and the same text over and over. Every such row that reaches training can only
-hurt the student. :class:`QualityGate` drops them before they are written to the pool; :class:`NearDuplicateIndex`
-finds texts close to earlier ones (character n-gram Jaccard similarity, MinHash LSH for the candidates, checked
-exactly).
+hurt the student. :class:`QualityGate` drops them before they are written to the pool;
+:class:`~hf_activekd.near_duplicates.MinHashIndex` finds texts close to earlier ones (character n-gram Jaccard
+similarity, MinHash LSH for the candidates, checked exactly).
 
 ```python
 >>> gate = QualityGate()
@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import html
 import re
-import unicodedata
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+
+from .near_duplicates import MinHashIndex, char_ngrams
 
 QUALITY_CHECKS = ("markup", "prompt_echo", "not_words", "repetition", "prompt_copy", "near_duplicate")
 
@@ -54,121 +55,6 @@ _PROMPT_ECHO = re.compile(
 )
 _ENTITY = re.compile(r"&(?:[A-Za-z]{2,8}|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});")
 _WORD = re.compile(r"\w+")
-
-
-def _normalize(text: str) -> str:
-    """NFKC, lower case, every run of non-word characters as one space: punctuation and spacing don't count."""
-    text = unicodedata.normalize("NFKC", str(text)).lower()
-    return " ".join(re.sub(r"[\W_]+", " ", text).split())
-
-
-def char_ngrams(text: str, n: int = 5) -> np.ndarray:
-    """The sorted, distinct 64-bit hashes of the character ``n``-grams of the normalised ``text``.
-
-    Hashes are computed with NumPy (a polynomial rolling hash and a splitmix64 finaliser), so they are the same in
-    every process and run. A text shorter than ``n`` is one n-gram.
-    """
-    return _hashed_ngrams(_normalize(text), n)
-
-
-def _hashed_ngrams(norm: str, n: int) -> np.ndarray:
-    codes = np.frombuffer(norm.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    if len(codes) == 0:
-        return np.zeros(0, dtype=np.uint64)
-    m = max(1, len(codes) - n + 1)
-    h = np.zeros(m, dtype=np.uint64)
-    for j in range(min(n, len(codes))):
-        h = h * np.uint64(0x100000001B3) + codes[j : j + m]
-    h ^= h >> np.uint64(30)
-    h *= np.uint64(0xBF58476D1CE4E5B9)
-    h ^= h >> np.uint64(27)
-    h *= np.uint64(0x94D049BB133111EB)
-    h ^= h >> np.uint64(31)
-    return np.unique(h)
-
-
-def jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    """Jaccard similarity of two sorted arrays of distinct n-gram hashes (see :func:`char_ngrams`)."""
-    if len(a) == 0 or len(b) == 0:
-        return 0.0
-    shared = len(np.intersect1d(a, b, assume_unique=True))
-    return shared / (len(a) + len(b) - shared)
-
-
-class NearDuplicateIndex:
-    """Texts seen so far, searchable by character n-gram Jaccard similarity.
-
-    MinHash signatures split into bands (locality-sensitive hashing) give the candidates, and the exact Jaccard
-    similarity of their n-gram sets decides, so a match is never a hash accident. The bands are chosen so that a pair
-    at exactly ``threshold`` is a candidate with probability >= 99 %, and surer above it.
-
-    Args:
-        threshold (`float`, defaults to 0.9): Similarity at or above which :meth:`find` reports a near-duplicate.
-        n (`int`, defaults to 5): Length of the character n-grams (of the normalised text).
-        num_perm (`int`, defaults to 64): Length of the MinHash signatures.
-    """
-
-    def __init__(self, threshold: float = 0.9, n: int = 5, num_perm: int = 64, seed: int = 0):
-        if not 0.0 < threshold <= 1.0:
-            raise ValueError(f"threshold must be in (0, 1], got {threshold}")
-        self.threshold, self.n, self.num_perm = threshold, n, num_perm
-        rng = np.random.default_rng(seed)
-        self._a = rng.integers(1, 2**63, num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-        self._b = rng.integers(0, 2**63, num_perm, dtype=np.uint64)
-        rows = 1
-        for r in range(num_perm, 0, -1):  # the largest band width that still finds a pair at the threshold
-            if 1.0 - (1.0 - threshold**r) ** (num_perm // r) >= 0.99:
-                rows = r
-                break
-        self.rows, self.bands = rows, num_perm // rows
-        self._buckets: dict[tuple[int, bytes], list[int]] = {}
-        self._grams: list[np.ndarray] = []
-        self._keys: set[str] = set()
-
-    def __len__(self) -> int:
-        return len(self._grams)
-
-    def _signature(self, grams: np.ndarray) -> np.ndarray:
-        if len(grams) == 0:
-            return np.zeros(self.num_perm, dtype=np.uint64)
-        return (self._a[:, None] * grams[None, :] + self._b[:, None]).min(axis=1)
-
-    def _band_keys(self, grams: np.ndarray) -> list[tuple[int, bytes]]:
-        sig = self._signature(grams)
-        return [(i, sig[i * self.rows : (i + 1) * self.rows].tobytes()) for i in range(self.bands)]
-
-    def add(self, texts: Iterable[str] | str) -> None:
-        """Index ``texts`` (one string or many). A text whose normalised form is already indexed is skipped."""
-        for text in [texts] if isinstance(texts, str) else texts:
-            key = _normalize(text)
-            if not key or key in self._keys:
-                continue
-            self._keys.add(key)
-            grams = _hashed_ngrams(key, self.n)
-            doc = len(self._grams)
-            self._grams.append(grams)
-            for band in self._band_keys(grams):
-                self._buckets.setdefault(band, []).append(doc)
-
-    def similarity(self, text: str, stop_at: float | None = None) -> float:
-        """The highest Jaccard similarity of ``text`` to an indexed text among the candidates (0.0 when none)."""
-        key = _normalize(text)
-        if key in self._keys:
-            return 1.0
-        grams = _hashed_ngrams(key, self.n)
-        candidates: set[int] = set()
-        for band in self._band_keys(grams):
-            candidates.update(self._buckets.get(band, ()))
-        best = 0.0
-        for doc in candidates:
-            best = max(best, jaccard(grams, self._grams[doc]))
-            if stop_at is not None and best >= stop_at:
-                break
-        return best
-
-    def find(self, text: str) -> bool:
-        """Whether an indexed text is at least ``threshold`` similar to ``text``."""
-        return self.similarity(text, stop_at=self.threshold) >= self.threshold
 
 
 def has_markup(text: str) -> bool:
@@ -244,7 +130,7 @@ class QualityGate:
         self.checks = [c for c in QUALITY_CHECKS if c in set(checks)]
         self.near_duplicate_threshold = near_duplicate_threshold
         self.min_letter_ratio = min_letter_ratio
-        self.index = NearDuplicateIndex(near_duplicate_threshold)
+        self.index = MinHashIndex(near_duplicate_threshold)
         self._prompt_grams: dict[str, np.ndarray] = {}
 
     @classmethod

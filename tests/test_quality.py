@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from hf_activekd import ActiveKDConfig, GeneratedSample, RoundRunner, RowFilter, Teacher, TeacherResponse, build_report
+from hf_activekd.near_duplicates import MinHashIndex
 from hf_activekd.prompts import build_messages, prompt_examples
-from hf_activekd.quality import QUALITY_CHECKS, NearDuplicateIndex, QualityGate
+from hf_activekd.quality import QUALITY_CHECKS, QualityGate
 from hf_activekd.teachers.base import TeacherRequest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -242,7 +243,7 @@ def test_no_false_positives_on_bbc_news():
 
 def test_near_duplicate_index_is_fast_and_exact_on_real_texts():
     texts = _banking_texts(6000)
-    index = NearDuplicateIndex(threshold=0.9)
+    index = MinHashIndex(threshold=0.9)
     start = time.perf_counter()
     index.add(texts[:5000])
     hits = [t for t in texts[5000:] if index.find(t)]

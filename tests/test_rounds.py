@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import numpy as np
 import pytest
@@ -141,11 +142,16 @@ def test_answers_are_replayed_not_resent(tmp_path):
     assert len(third.sent) == 3
 
 
+WORDS = (
+    "card payment refund transfer account balance cash machine pin code travel abroad fee charge limit phone "
+    "app login address salary deposit cheque loan rate exchange currency wallet top up declined pending blocked"
+).split()
+
+
 def _scripted_run(tmp_path, on_harm, values=(0.5, 0.8, 0.79, 0.7)):
-    def answer(request):
-        return TeacherResponse(
-            key=request.key, samples=[GeneratedSample(f"text for {request.key} {request.seed}", "")]
-        )
+    def answer(request):  # a distinct, wordy text per request (the quality gate drops templated near-duplicates)
+        words = random.Random(f"{request.key}/{request.seed}").sample(WORDS, 9)
+        return TeacherResponse(key=request.key, samples=[GeneratedSample(" ".join(words), "")])
 
     config = ActiveKDConfig(samples_per_round=3, patience=0, harm_delta=0.02, on_harm=on_harm)
     runner = RoundRunner(ScriptTeacher(answer), config, NAMES, tmp_path)
