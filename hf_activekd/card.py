@@ -369,10 +369,20 @@ def _dropped_text(dropped: Mapping[str, int] | None) -> str:
     return f"{sum(dropped.values())} (" + ", ".join(f"{k}: {v}" for k, v in sorted(dropped.items())) + ")"
 
 
+def _agreement_text(record: Mapping[str, Any]) -> str:
+    """``0.83 (10/12)``: the share of checked rows the teacher labelled as written (``+ 2 unverified`` if any)."""
+    if record.get("verify_agreement") is None:
+        return "–" if not record.get("verify_unverified") else f"– ({record['verify_unverified']} unverified)"
+    text = f"{record['verify_agreement']:.2f} ({record.get('verify_agreed', 0)}/{record.get('verify_checked', 0)})"
+    return text + (f" + {record['verify_unverified']} unverified" if record.get("verify_unverified") else "")
+
+
 def rounds_table(inputs: CardInputs) -> tuple[str, str]:
     """The per-round Markdown table and notes on skipped or failed rounds."""
     show_cost = _cost_shown(inputs)
     header = ["Round", "Step", "Eval loss", "Accuracy", "Macro-F1", "Requested", "Accepted", "Dropped (by reason)"]
+    show_verify = any(r.get("verify_requests") for r in inputs.rounds)  # verify="teacher": the teacher's agreement
+    header += ["Teacher agreement"] if show_verify else []
     header += ["Tokens in", "Tokens out"] + (["Cost"] if show_cost else []) + ["Wall time (s)"]
     rows, notes = [], []
     for r in inputs.rounds:
@@ -387,6 +397,7 @@ def rounds_table(inputs: CardInputs) -> tuple[str, str]:
             r.get("requested", 0) if generated else "–",
             r.get("accepted", 0) if generated else "–",
             escape_markdown_cell(_dropped_text(r.get("dropped")), 200) if generated else "–",
+            *([_agreement_text(r)] if show_verify else []),
             r.get("tokens_in", 0) if generated else "–",
             r.get("tokens_out", 0) if generated else "–",
         ]
@@ -402,11 +413,23 @@ def rounds_table(inputs: CardInputs) -> tuple[str, str]:
             notes.append(harm_note(r, inputs.config.get("metric_for_rounds", "macro_f1")))
         if r.get("failed_requests"):
             notes.append(f"- Round {r['round']}: {r['failed_requests']} of {r.get('requests', 0)} requests failed.")
+        if r.get("verify_failed_requests"):
+            notes.append(
+                f"- Round {r['round']}: {r['verify_failed_requests']} of {r['verify_requests']} verification requests "
+                f"failed ({escape_markdown_cell(', '.join(r.get('verify_errors') or {}), 200)}): their rows were kept "
+                "unverified."
+            )
     text = _table(header, rows) if rows else "_No evaluation happened during training: no round was run._"
     legend = (
         "★ marks the best round by `{}`. Rounds are judged at each evaluation; a round's samples join the "
         "training batches after it.".format(inputs.config.get("metric_for_rounds", "macro_f1"))
     )
+    if show_verify:
+        legend += (
+            " Teacher agreement: the share of the rows checked by teacher verification that the teacher, asked blind, "
+            "labelled as they were written (the others are dropped as `disagreement`); its tokens are in the token "
+            "columns."
+        )
     return text, "\n".join([legend, *notes])
 
 

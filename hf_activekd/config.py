@@ -103,6 +103,13 @@ class ActiveKDConfig:
         on_harm (`str`, *optional*, defaults to `"drop_round"`):
             What harm does: ``"drop_round"`` sets those rounds' rows aside for the rest of training (their files are
             renamed ``round-NNNN.jsonl.set-aside``, nothing is deleted) and records them; ``"keep"`` only records it.
+        verify (`str`, *optional*, defaults to `"none"`):
+            Teacher verification: ``"teacher"`` sends the rows accepted from each request back to the teacher in one
+            small constrained request that asks which label each text belongs to (the class names, or the confused
+            pair for a pair request), without saying which label it was written for; rows whose answer differs are
+            dropped (``disagreement``). Its tokens count in the teacher's budget and in the round's tokens; each round
+            records the agreement rate (``verify_agreement``). Needs a teacher that implements ``label()``
+            (TGITeacher, PoolTeacher). ``"none"``: no verification.
         output_subdir (`str`, *optional*, defaults to `"activekd"`):
             Folder under ``args.output_dir`` holding the round files, ``rounds.json`` and the answer log.
 
@@ -198,6 +205,13 @@ class ActiveKDConfig:
             "choices": ["drop_round", "keep"],
         },
     )
+    verify: str = field(
+        default="none",
+        metadata={
+            "help": "teacher: the teacher labels each accepted batch again, blind; rows it disowns are dropped.",
+            "choices": ["none", "teacher"],
+        },
+    )
     output_subdir: str = field(default="activekd", metadata={"help": "Folder under output_dir for round files."})
 
     # Quality gate of generated rows
@@ -237,6 +251,8 @@ class ActiveKDConfig:
             errors.append(f"harm_delta must be >= 0, got {self.harm_delta}")
         if self.on_harm not in ("drop_round", "keep"):
             errors.append(f"on_harm must be 'drop_round' or 'keep', got {self.on_harm!r}")
+        if self.verify not in ("none", "teacher"):
+            errors.append(f"verify must be 'none' or 'teacher', got {self.verify!r}")
         if self.rows_per_batch < 0:
             errors.append(f"rows_per_batch must be >= 0, got {self.rows_per_batch}")
         if self.max_rounds < 0 or self.patience < 0:

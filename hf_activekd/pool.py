@@ -35,6 +35,7 @@ DROP_REASONS = (
     "duplicate",
     *QUALITY_CHECKS,
     "over_request",
+    "disagreement",  # teacher verification (verify="teacher", see verification.py)
 )
 
 

@@ -36,6 +36,7 @@ from .quality import QualityGate
 from .run_state import STATE_FILE, new_run_id
 from .teachers.base import Teacher, TeacherRequest, TeacherResponse, generate_with_answers
 from .utils import atomic_write_text
+from .verification import DISAGREEMENT, check_teacher_can_verify, verify_batches
 
 logger = logging.get_logger(__name__)
 
@@ -78,6 +79,7 @@ class RoundRunner:
         eval_texts: Sequence[str] = (),
         run_id: str | None = None,
     ):
+        check_teacher_can_verify(teacher, config.verify)  # before any round is paid
         self.teacher = teacher
         self.config = config
         self.label_names = list(label_names)
@@ -384,6 +386,7 @@ class RoundRunner:
         faults: Counter = Counter()
         accepted_by_class: Counter = Counter()
         requested_by_class: Counter = Counter()
+        batches: list[tuple[TeacherRequest, list[dict[str, Any]]]] = []
         stats = {
             "tokens_in": 0,
             "tokens_out": 0,
@@ -406,8 +409,21 @@ class RoundRunner:
                 stats["failed_requests"] += 1
                 continue
             accepted, dropped = self.filter.accept(request, response.samples, round_index, self.teacher.name)
-            rows.extend(accepted)
+            batches.append((request, accepted))
             drops.update(dropped)
+        if self.config.verify == "teacher":  # the teacher labels each request's accepted rows again, blind
+            kept, verified = verify_batches(
+                self.teacher, batches, self.label_names, self.config, round_index, self.progress
+            )
+            drops[DISAGREEMENT] += sum(len(b[1]) for b in batches) - sum(len(k) for k in kept)
+            drops = +drops  # no zero counts
+            batches = [(request, rows_kept) for (request, _), rows_kept in zip(batches, kept)]
+            stats.update(verified)
+            stats["tokens_in"] += verified["verify_tokens_in"]
+            stats["tokens_out"] += verified["verify_tokens_out"]
+            stats["cost"] += verified["verify_cost"]
+        for _, accepted in batches:
+            rows.extend(accepted)
             accepted_by_class.update(r["label"] for r in accepted)
         if rows:
             self.pool.write_round(round_index, rows)

@@ -156,8 +156,12 @@ def default_answer(request: BackendRequest) -> str:
 
     The label is the first value of the schema's label enum, the number of examples its ``maxItems``. Every text
     contains the word ``activekdmarker`` and is unique per (label, seed, item index), so that tests can spot generated
-    rows in training batches and distinct seeds give distinct samples.
+    rows in training batches and distinct seeds give distinct samples. A verification request
+    (:func:`~hf_activekd.teachers.labels_schema`) gets the first label option for every text.
     """
+    verify = (request.schema or {}).get("properties", {}).get("labels")
+    if isinstance(verify, dict):  # a verification request (labels_schema): the first option for every text
+        return json.dumps({"labels": [verify["items"]["enum"][0]] * int(verify.get("minItems", 1))})
     labels = schema_labels(request.schema)
     label = labels[0] if labels else "unknown"
     n = schema_max_items(request.schema)

@@ -1,10 +1,14 @@
 from .base import (
     GeneratedSample,
+    LabelAnswer,
+    LabelQuery,
     Teacher,
     TeacherError,
     TeacherRequest,
     TeacherResponse,
     TeacherUnavailableError,
+    labels_schema,
+    parse_labels,
     parse_samples,
     samples_schema,
 )
@@ -13,6 +17,8 @@ from .tgi import TGITeacher
 
 __all__ = [
     "GeneratedSample",
+    "LabelAnswer",
+    "LabelQuery",
     "PoolTeacher",
     "TGITeacher",
     "Teacher",
@@ -20,6 +26,8 @@ __all__ = [
     "TeacherRequest",
     "TeacherResponse",
     "TeacherUnavailableError",
+    "labels_schema",
+    "parse_labels",
     "parse_samples",
     "samples_schema",
 ]

@@ -160,6 +160,85 @@ def samples_schema(labels: list[str], num_samples: int, min_chars: int = 8, max_
     }
 
 
+def labels_schema(label_options: list[str], num_texts: int) -> dict[str, Any]:
+    """The JSON schema of a verification answer: ``{"labels": [<one of label_options>, ...]}``, one per text."""
+    return {
+        "type": "object",
+        "properties": {
+            "labels": {
+                "type": "array",
+                "items": {"type": "string", "enum": list(label_options)},
+                "minItems": num_texts,
+                "maxItems": num_texts,
+            }
+        },
+        "required": ["labels"],
+        "additionalProperties": False,
+    }
+
+
+def parse_labels(payload: Any, label_options: list[str], num_texts: int) -> list[str]:
+    """The labels of a decoded verification answer (``{"labels": [...]}`` or a bare list), one per text, in order.
+
+    Raises `ValueError` when the answer does not hold exactly ``num_texts`` labels, all among ``label_options``.
+    """
+    if isinstance(payload, dict):
+        payload = payload.get("labels", payload.get("answers"))
+    if not isinstance(payload, list) or len(payload) != num_texts:
+        raise ValueError(f"expected a list of {num_texts} labels, got {str(payload)[:100]}")
+    labels = [str(item) for item in payload]
+    unknown = sorted(set(labels) - set(label_options))
+    if unknown:
+        raise ValueError(f"labels {unknown} are not among {label_options}")
+    return labels
+
+
+@dataclass
+class LabelQuery:
+    """One verification request: which of ``label_options`` does each of ``texts`` belong to?
+
+    Args:
+        key (`str`): Identity of the query (the key of the generation request whose rows it verifies).
+        texts (`list[str]`): The texts to label.
+        label_options (`list[str]`): The labels the answer may use (every class, or the confused pair).
+        messages (`list[dict]`): Chat messages for an LLM teacher (see :mod:`hf_activekd.verification`).
+        json_schema (`dict`): The schema of the answer (see :func:`labels_schema`).
+        seed (`int`, defaults to 0): Sampling seed.
+        max_new_tokens (`int`, defaults to 64): Generation budget of the answer.
+    """
+
+    key: str
+    texts: list[str]
+    label_options: list[str]
+    messages: list[dict[str, str]] = field(default_factory=list)
+    json_schema: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    max_new_tokens: int = 64
+
+
+@dataclass
+class LabelAnswer:
+    """The teacher's labels for a :class:`LabelQuery`.
+
+    Args:
+        key (`str`): The query's key.
+        labels (`list[str | None]`): One label per text; `None` where the teacher gave none (a text it does not know,
+            or a failed request: ``labels`` is then empty and ``error`` set).
+        prompt_tokens (`int`), completion_tokens (`int`), cost (`float`), attempts (`int`): What the query cost.
+        error (`str`, *optional*): Why the query failed (e.g. ``"budget exhausted"``).
+        faults (`dict[str, int]`): Recovered or final faults by kind.
+    """
+
+    key: str
+    labels: list[str | None] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    attempts: int = 0
+    error: str | None = None
+    faults: dict[str, int] = field(default_factory=dict)
+
+
 def parse_samples(payload: Any, default_label: str) -> list[GeneratedSample]:
     """Turn a decoded JSON answer into samples.
 
@@ -206,6 +285,22 @@ class Teacher(abc.ABC):
         A teacher may also accept a keyword ``on_answer``: a function called with each :class:`TeacherResponse` as
         soon as it is complete (before the others), so that answers are on disk even if the process dies mid-round.
         """
+
+    def label(self, queries: list[LabelQuery], progress: bool = False) -> list[LabelAnswer]:
+        """Say which label each text of each query belongs to (teacher verification, ``verify="teacher"``).
+
+        Must not raise for a failure of a single query (set ``error`` on its answer). Teachers that cannot label texts
+        keep this default, and a run with ``verify="teacher"`` refuses them before any round is paid.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot label texts, so it cannot verify rows: implement `label()` "
+            "(see hf_activekd.teachers.base.Teacher.label) or use verify='none'."
+        )
+
+    @property
+    def can_label(self) -> bool:
+        """Whether this teacher implements :meth:`label` (needed by ``verify="teacher"``)."""
+        return type(self).label is not Teacher.label
 
     def state_dict(self) -> dict[str, Any]:
         """State to store in checkpoints (e.g. which pool examples were already handed out)."""

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from .base import AnswerHook, GeneratedSample, Teacher, TeacherRequest, TeacherResponse
+from .base import AnswerHook, GeneratedSample, LabelAnswer, LabelQuery, Teacher, TeacherRequest, TeacherResponse
 
 
 class PoolTeacher(Teacher):
@@ -62,6 +62,7 @@ class PoolTeacher(Teacher):
             rng.shuffle(items)
             self._order[label] = items
         self._cursor: dict[str, int] = {label: 0 for label in self._order}
+        self._true_label = {text.strip(): label for label, items in self._order.items() for text in items}
 
     @property
     def labels(self) -> list[str]:
@@ -98,6 +99,13 @@ class PoolTeacher(Teacher):
             if on_answer is not None:
                 on_answer(responses[-1])
         return responses
+
+    def label(self, queries: list[LabelQuery], progress: bool = False) -> list[LabelAnswer]:
+        """Teacher verification, simulated: the pool's true label of each text it holds, `None` (no answer: the row
+        stays, unverified) for a text it does not know. An oracle, unlike an LLM, so its agreement rate measures
+        how often the rows handed out carry a wrong label (e.g. a noisy subclass), not how reliable a judge is."""
+        known = self._true_label
+        return [LabelAnswer(q.key, [known.get(str(t).strip()) for t in q.texts], attempts=1) for q in queries]
 
     def state_dict(self) -> dict[str, Any]:
         return {"cursor": dict(self._cursor)}

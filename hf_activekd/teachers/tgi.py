@@ -47,7 +47,17 @@ from transformers.utils import logging
 
 from ..auth import implicit_token_allowed
 from ..utils import strip_url_credentials
-from .base import AnswerHook, Teacher, TeacherRequest, TeacherResponse, TeacherUnavailableError, parse_samples
+from .base import (
+    AnswerHook,
+    LabelAnswer,
+    LabelQuery,
+    Teacher,
+    TeacherRequest,
+    TeacherResponse,
+    TeacherUnavailableError,
+    parse_labels,
+    parse_samples,
+)
 from .budget import TeacherBudget
 from .cache import ResponseCache
 
@@ -473,6 +483,52 @@ class TGITeacher(Teacher):
             return list(await asyncio.gather(*(one(r) for r in requests)))
         finally:
             bar.close()
+            await client.close()
+
+    def label(self, queries: list[LabelQuery], progress: bool = False) -> list[LabelAnswer]:
+        """Teacher verification: one constrained request per query (``{"labels": [...]}`` with an enum of the query's
+        label options), sent concurrently like generation requests, greedy, with the same retries and budget (a query
+        the budget cannot cover gets ``error="budget exhausted"``). Not cached: answers are small and cheap."""
+        return self._run(self._label_all(list(queries))) if queries else []
+
+    async def _label_all(self, queries: list[LabelQuery]) -> list[LabelAnswer]:
+        client = self._client()
+        semaphore = asyncio.Semaphore(self.max_concurrency)
+
+        async def one(query: LabelQuery) -> LabelAnswer:
+            tally = _Tally()
+
+            def parse(text: str) -> list[str]:
+                try:
+                    return parse_labels(extract_json(text)[0], query.label_options, len(query.texts))
+                except ValueError as err:
+                    raise _ContentError("malformed_labels", str(err)) from None
+
+            async with semaphore:
+                labels, error = await self._call(
+                    client,
+                    query.messages,
+                    schema=query.json_schema,
+                    max_new_tokens=query.max_new_tokens,
+                    temperature=0.0,
+                    seed=query.seed,
+                    tally=tally,
+                    parse=parse,
+                )
+            return LabelAnswer(
+                key=query.key,
+                labels=list(labels or []),
+                prompt_tokens=tally.prompt_tokens,
+                completion_tokens=tally.completion_tokens,
+                cost=tally.cost,
+                attempts=tally.attempts,
+                error=error,
+                faults=dict(tally.faults),
+            )
+
+        try:
+            return list(await asyncio.gather(*(one(q) for q in queries)))
+        finally:
             await client.close()
 
     def _cache_key(self, request: TeacherRequest) -> str:
