@@ -34,6 +34,7 @@ from .rounds import RoundRunner
 from .run_state import STATE_FILE, install_round_state, move_aside, new_run_id, saved_runner_state
 from .teachers.base import Teacher, TeacherUnavailableError
 from .utils import forward_params
+from .verification import check_teacher_can_verify
 
 logger = logging.get_logger(__name__)
 
@@ -102,6 +103,7 @@ class ActiveKDCallback(TrainerCallback):
         self.trainer = trainer
         self.teacher = teacher
         self.config = config or ActiveKDConfig()
+        check_teacher_can_verify(teacher, self.config.verify)  # verify="teacher" needs Teacher.label()
         self.progress = progress
         args = trainer.args
         if str(getattr(args.eval_strategy, "value", args.eval_strategy)) == "no":

@@ -4,11 +4,13 @@ dropped as `disagreement`, its tokens count in the budget, and each round record
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hf_activekd import (
+    ActiveKDCallback,
     ActiveKDConfig,
     GeneratedSample,
     PoolTeacher,
@@ -20,6 +22,7 @@ from hf_activekd import (
 )
 from hf_activekd.server import ScriptedBackend, TeacherServer
 from hf_activekd.teachers import TeacherError
+from testing_utils import LABELS, MARKER, make_texts
 
 NAMES = ["alpha", "beta", "gamma"]
 
@@ -161,11 +164,43 @@ class NoLabelTeacher(Teacher):
         return [TeacherResponse(key=r.key) for r in requests]
 
 
-def test_verify_with_a_teacher_that_cannot_label_is_refused_before_any_round(tmp_path):
+def test_verify_with_a_teacher_that_cannot_label_is_refused_before_any_round(tmp_path, make_trainer, preprocess):
     teacher = NoLabelTeacher()
     with pytest.raises(TeacherError, match=r"verify='teacher'.*label\(\)"):
         RoundRunner(teacher, _config(), NAMES, tmp_path, progress=False)
+    with pytest.raises(TeacherError, match=r"verify='teacher'.*label\(\)"):
+        ActiveKDCallback(make_trainer(), teacher, _config(), preprocess=preprocess)
     assert teacher.calls == 0
     RoundRunner(teacher, _config(verify="none"), NAMES, tmp_path, progress=False)  # fine without verification
     with pytest.raises(ValueError, match="verify must be"):
         ActiveKDConfig(verify="student")
+
+
+def test_a_trained_run_with_a_mislabelling_teacher_keeps_only_rows_it_verifies_and_the_card_shows_agreement(
+    make_trainer, preprocess
+):
+    texts, labels = make_texts(60, seed=7)
+    flipped = {LABELS[0]: LABELS[1]}  # writes every LABELS[0] row under LABELS[1]
+
+    class Mislabelling(PoolTeacher):
+        def generate(self, requests, progress=True, on_answer=None):
+            responses = super().generate(requests, progress=progress)
+            for response in responses:
+                response.samples = [GeneratedSample(s.text, flipped.get(s.label, s.label)) for s in response.samples]
+            return responses
+
+    teacher = Mislabelling([f"{MARKER} {t}" for t in texts], labels, label_names=LABELS, seed=0)
+    truth = {f"{MARKER} {t}": (LABELS[y] if not isinstance(y, str) else y) for t, y in zip(texts, labels)}
+    trainer = make_trainer(max_steps=20)
+    config = ActiveKDConfig(samples_per_round=8, samples_per_request=4, patience=0, verify="teacher")
+    callback = ActiveKDCallback(trainer, teacher, config, preprocess=preprocess, progress=False)
+    trainer.add_callback(callback)
+    trainer.train()
+
+    generated = [r for r in callback.rounds if r.get("verify_requests")]
+    assert generated and sum(r["dropped"].get("disagreement", 0) for r in generated) > 0
+    assert min(r["verify_agreement"] for r in generated) < 1.0
+    rows = callback.runner.pool.rows()
+    assert rows and all(truth[r["text"]] == r["label"] for r in rows)  # no mislabelled row reached training
+    card = (Path(trainer.args.output_dir) / "README.md").read_text(encoding="utf-8")
+    assert "| Teacher agreement |" in card
