@@ -204,3 +204,17 @@ def test_a_trained_run_with_a_mislabelling_teacher_keeps_only_rows_it_verifies_a
     assert rows and all(truth[r["text"]] == r["label"] for r in rows)  # no mislabelled row reached training
     card = (Path(trainer.args.output_dir) / "README.md").read_text(encoding="utf-8")
     assert "| Teacher agreement |" in card
+
+
+def test_verification_over_the_text_generation_route_with_the_default_scripted_answer(tmp_path):
+    """Without a chat route the verification request goes as a JSON grammar; the scripted server's default answer
+    to it is the first label option for every text."""
+    server = TeacherServer(ScriptedBackend()).start()
+    try:
+        teacher = TGITeacher(server.url, use_chat=False, max_attempts=1)
+        record = RoundRunner(teacher, _config(), NAMES, tmp_path, progress=False).run(_report())
+    finally:
+        server.stop()
+    assert record["verify_requests"] == 3 and record["verify_failed_requests"] == 0
+    assert record["accepted_by_class"] == {"alpha": 2} and record["dropped"] == {"disagreement": 4}
+    assert record["verify_agreement"] == pytest.approx(2 / 6, abs=1e-4)
