@@ -16,8 +16,15 @@ classes, 3 epochs) gives the ceiling.
 
 ```bash
 python benchmarks/policy.py                      # 10-30 minutes on 2 CPU cores; writes benchmarks/results/policy.json
+python benchmarks/policy.py --label-noise 0.2 --junk 0.2 --seeds 3 4 5 --output benchmarks/results/policy_noisy.json
 python benchmarks/policy.py --train-file a.csv --test-file b.csv --text-column text --label-column label
 ```
+
+``--label-noise`` and ``--junk`` make the pool teacher noisy (:class:`~hf_activekd.PoolTeacher`'s options of the
+same names): that share of its rows is a real text of another class under the requested class, or junk. The results
+then say, per policy, what the quality gate dropped (by reason) and what harm detection set aside, and every
+teacher policy's final macro-F1 against seed-only training of the same seed (paired differences and wins): a noisy
+teacher must not leave the student worse than no teacher.
 
 When the data files are absent the benchmark prints why and exits with status 0 (nothing to measure).
 """
@@ -72,6 +79,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Gradient clipping (0: off). With clipping at 1.0 this student barely learns in 150 steps: the clipped\n"
         "gradients of most weights fall below Adam's epsilon.",
     )
+    p.add_argument("--label-noise", type=float, default=0.0, help="Share of teacher rows of another class.")
+    p.add_argument("--junk", type=float, default=0.0, help="Share of teacher rows that are junk texts.")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--policies", nargs="+", default=list(POLICIES), choices=POLICIES)
     p.add_argument("--allocation-power", type=float, default=None, help="Override ActiveKDConfig.allocation_power.")
@@ -80,6 +89,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default).")
     p.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "policy.json"))
     p.add_argument("--plot", default=None, help="Plot path (default: the output path with .png).")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="Keep the runs of the output's .partial.json (an interrupted run) and run only the missing ones.",
+    )
     p.add_argument("--work-dir", default=None, help="Scratch folder for Trainer outputs (default: a temp folder).")
     return p.parse_args(argv)
 
@@ -189,7 +203,9 @@ def run_once(args, policy: str, seed: int, train_table, test_table, label_names,
     set_seed(seed)
     splits = few_shot_split(train_table, "label", args.seed_per_class, args.val_per_class, seed=seed)
     rest = splits["rest"]
-    teacher = PoolTeacher(rest["text"], rest["label"], label_names=label_names, seed=seed)
+    teacher = PoolTeacher(
+        rest["text"], rest["label"], label_names=label_names, seed=seed, label_noise=args.label_noise, junk=args.junk
+    )
     model, tokenizer = load_student(args, label_names)
     train = _tokenized(splits["train"], tokenizer, args.max_length)
     val = _tokenized(splits["validation"], tokenizer, args.max_length)
@@ -266,8 +282,23 @@ def run_once(args, policy: str, seed: int, train_table, test_table, label_names,
         )
         budget += record["requested"]
     accepted = sum(r["accepted"] for r in callback.rounds)
+    dropped: dict[str, int] = {}
+    for record in callback.rounds:
+        for reason, count in (record.get("dropped") or {}).items():
+            dropped[reason] = dropped.get(reason, 0) + int(count)
     shutil.rmtree(out, ignore_errors=True)
-    return {"policy": policy, "seed": seed, "rounds": rounds, "accepted": accepted, "wall_time_s": round(wall, 1)}
+    return {
+        "policy": policy,
+        "seed": seed,
+        "rounds": rounds,
+        "teacher": teacher.name,
+        "requested": sum(r["requested"] for r in callback.rounds),
+        "accepted": accepted,
+        "dropped": {k: dropped[k] for k in sorted(dropped)},
+        "set_aside_rows": sum(int(r.get("set_aside_rows", 0)) for r in callback.rounds),
+        "harm_rounds": [r["round"] for r in callback.rounds if r.get("harm")],
+        "wall_time_s": round(wall, 1),
+    }
 
 
 def run_ceiling(args, train_table, test_table, label_names, work_dir: Path) -> dict[str, Any]:
@@ -341,6 +372,75 @@ def summarize(runs: list[dict[str, Any]], policies: list[str]) -> dict[str, Any]
             )
         summary[policy] = {"rounds": rows, "seeds": [r["seed"] for r in mine]}
     return summary
+
+
+def versus_seed_only(runs: list[dict[str, Any]], policies: list[str]) -> dict[str, Any]:
+    """Per teacher policy: final test macro-F1 minus seed-only's of the same seed (paired), its mean and standard
+    error, the wins, and the final macro-F1's mean and standard error; plus what the gate and harm detection
+    dropped, summed over the seeds."""
+    final = {(r["policy"], r["seed"]): r["rounds"][-1]["test_macro_f1"] for r in runs}
+
+    def mean_se(values: list[float]) -> tuple[float, float | None]:
+        a = np.array(values, dtype=float)
+        return float(a.mean()), (float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else None)
+
+    out: dict[str, Any] = {}
+    for policy in policies:
+        mine = [r for r in runs if r["policy"] == policy]
+        if not mine:
+            continue
+        mean, se = mean_se([final[(policy, r["seed"])] for r in mine])
+        dropped: dict[str, int] = {}
+        for r in mine:
+            for reason, count in r.get("dropped", {}).items():
+                dropped[reason] = dropped.get(reason, 0) + count
+        row: dict[str, Any] = {
+            "final_macro_f1_mean": mean,
+            "final_macro_f1_se": se,
+            "requested": sum(r.get("requested", 0) for r in mine),
+            "accepted": sum(r.get("accepted", 0) for r in mine),
+            "dropped": {k: dropped[k] for k in sorted(dropped)},
+            "set_aside_rows": sum(r.get("set_aside_rows", 0) for r in mine),
+        }
+        paired = [r["seed"] for r in mine if ("seed_only", r["seed"]) in final]
+        if policy != "seed_only" and paired:
+            diffs = [final[(policy, s)] - final[("seed_only", s)] for s in paired]
+            diff_mean, diff_se = mean_se(diffs)
+            row.update(
+                {
+                    "minus_seed_only": dict(zip(map(str, paired), diffs)),
+                    "minus_seed_only_mean": diff_mean,
+                    "minus_seed_only_se": diff_se,
+                    "wins": sum(d > 0 for d in diffs),
+                    "seeds_compared": len(diffs),
+                    "at_or_above_seed_only": diff_mean >= 0,
+                }
+            )
+        out[policy] = row
+    return out
+
+
+def versus_table(rows: dict[str, Any]) -> str:
+    lines = [
+        "| policy | final test macro-F1 | minus seed only (paired) | wins | gate dropped | set aside by harm |",
+        "|---|---|---|---|---|---|",
+    ]
+    for policy, row in rows.items():
+        se = row["final_macro_f1_se"]
+        f1 = f"{100 * row['final_macro_f1_mean']:.1f}" + ("" if se is None else f" ± {100 * se:.1f}")
+        diff = wins = ""
+        if "minus_seed_only_mean" in row:
+            dse = row["minus_seed_only_se"]
+            diff = f"{100 * row['minus_seed_only_mean']:+.1f}" + ("" if dse is None else f" ± {100 * dse:.1f}")
+            wins = f"{row['wins']}/{row['seeds_compared']}"
+        dropped = ", ".join(f"{k}: {v}" for k, v in row["dropped"].items()) or "–"
+        if policy != "seed_only":
+            dropped = f"{sum(row['dropped'].values())} of {row['requested']} ({dropped})"
+        else:
+            dropped = "–"
+        aside = str(row["set_aside_rows"]) if policy != "seed_only" else "–"
+        lines.append(f"| {policy} | {f1} | {diff} | {wins} | {dropped} | {aside} |")
+    return "\n".join(lines)
 
 
 def budget_to_reach(rows: list[dict[str, Any]], target: float) -> float | None:
@@ -454,8 +554,16 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     partial = Path(args.output).with_suffix(".partial.json")
     partial.parent.mkdir(parents=True, exist_ok=True)
+    if args.resume and partial.exists():
+        wanted = {(p, s) for p in args.policies for s in args.seeds}
+        kept = json.loads(partial.read_text(encoding="utf-8"))["runs"]
+        runs = [r for r in kept if (r["policy"], r["seed"]) in wanted]
+        print(f"resuming: {len(runs)} runs kept from {partial}", flush=True)
+    done = {(r["policy"], r["seed"]) for r in runs}
     for seed in args.seeds:
         for policy in args.policies:
+            if (policy, seed) in done:
+                continue
             run = run_once(args, policy, seed, train_table, test_table, label_names, work_dir)
             runs.append(run)
             partial.write_text(json.dumps({"complete": False, "runs": runs}, indent=2), encoding="utf-8")
@@ -476,6 +584,8 @@ def main(argv: list[str] | None = None) -> int:
     if "uniform" in summary and "guided" in summary:
         gap = summary["guided"]["rounds"][-1]["macro_f1_mean"] - summary["uniform"]["rounds"][-1]["macro_f1_mean"]
     table = markdown_table(summary, reach, ceiling)
+    versus = versus_seed_only(runs, args.policies)
+    versus_md = versus_table(versus)
     from hf_activekd import ActiveKDConfig
 
     defaults = ActiveKDConfig()
@@ -492,6 +602,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {
             k: v for k, v in vars(args).items() if k not in ("output", "plot", "work_dir", "train_file", "test_file")
         },
+        "teacher_noise": {"label_noise": args.label_noise, "junk": args.junk},
         "allocation_power": args.allocation_power if args.allocation_power is not None else defaults.allocation_power,
         "allocation_floor": args.allocation_floor if args.allocation_floor is not None else defaults.allocation_floor,
         "machine": machine_info(),
@@ -499,8 +610,10 @@ def main(argv: list[str] | None = None) -> int:
         "budget_to_reach_uniform_final": reach,
         "guided_minus_uniform_final_macro_f1": gap,
         "ceiling": ceiling,
+        "versus_seed_only": versus,
         "runs": runs,
         "table_markdown": table,
+        "versus_seed_only_markdown": versus_md,
         "wall_time_s": round(time.perf_counter() - total_start, 1),
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -508,9 +621,11 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(result, f, indent=2)
     partial.unlink(missing_ok=True)
     plot_path = args.plot or str(Path(args.output).with_suffix(".png"))
-    title = f"Allocation policies, {len(label_names)} classes, PoolTeacher, {len(args.seeds)} seeds"
+    noise = f" (label noise {args.label_noise:g}, junk {args.junk:g})" if args.label_noise or args.junk else ""
+    title = f"Allocation policies, {len(label_names)} classes, PoolTeacher{noise}, {len(args.seeds)} seeds"
     plot(summary, ceiling, plot_path, title)
     print(table)
+    print(versus_md)
     if gap is not None:
         print(f"guided - uniform, final test macro-F1: {100 * gap:+.1f} points")
     print(f"results: {args.output}, plot: {plot_path}, wall time {result['wall_time_s']:.0f}s")

@@ -78,3 +78,39 @@ def test_tiny_run(bench, tmp_path):
     assert f"{100 * guided['macro_f1_mean']:.1f} ± {100 * guided['macro_f1_std']:.1f}" in table
     assert output.with_suffix(".png").is_file()
     assert not output.with_suffix(".partial.json").exists()
+
+
+def test_noisy_teacher_run_and_resume(bench, tmp_path):
+    """--label-noise/--junk: the teacher is named noisy, the gate's drops and harm's set-aside rows are summed per
+    policy, every teacher policy is compared with seed only of the same seed; --resume keeps the finished runs."""
+    student = tmp_path / "student"
+    make_tokenizer(student)
+    make_model().save_pretrained(student)
+    output = tmp_path / "results" / "policy_noisy.json"
+    argv = ["--train-file", _csv(tmp_path / "train.csv", 25, 1), "--test-file", _csv(tmp_path / "test.csv", 6, 2)]
+    argv += ["--student", str(student), "--num-hidden-layers", "0", "--freeze-embeddings", "0", "--max-length", "16"]
+    argv += ["--seed-per-class", "3", "--val-per-class", "3", "--test-per-class", "5", "--rounds", "2"]
+    argv += ["--samples-per-round", "12", "--steps-per-round", "2", "--batch-size", "8", "--rows-per-batch", "4"]
+    argv += ["--ceiling-epochs", "0", "--learning-rate", "3e-3", "--output", str(output)]
+    argv += ["--label-noise", "0.2", "--junk", "0.4"]
+    assert bench.main(argv + ["--seeds", "0", "--policies", "seed_only", "uniform"]) == 0
+    partial = output.with_suffix(".partial.json")
+    partial.write_text(output.read_text())  # as if the run had been interrupted after these two
+    assert bench.main(argv + ["--seeds", "0", "--resume"]) == 0
+    result = json.loads(output.read_text())
+    assert result["teacher_noise"] == {"label_noise": 0.2, "junk": 0.4}
+    assert [(r["policy"], r["seed"]) for r in result["runs"]] == [("seed_only", 0), ("uniform", 0), ("guided", 0)]
+    versus = result["versus_seed_only"]
+    for policy in ("uniform", "guided"):
+        run = next(r for r in result["runs"] if r["policy"] == policy)
+        assert run["teacher"] == "pool-simulation(noise=0.2,junk=0.4)"
+        assert sum(run["dropped"].values()) > 0  # the junk met the gate
+        assert set(run["dropped"]) & {"markup", "prompt_echo", "repetition"}
+        row = versus[policy]
+        diff = run["rounds"][-1]["test_macro_f1"] - result["runs"][0]["rounds"][-1]["test_macro_f1"]
+        assert row["minus_seed_only"] == {"0": pytest.approx(diff)}
+        assert row["wins"] == int(diff > 0) and row["seeds_compared"] == 1
+        assert row["dropped"] == run["dropped"] and row["set_aside_rows"] == run["set_aside_rows"]
+    assert "minus_seed_only" not in versus["seed_only"]
+    assert "| guided |" in result["versus_seed_only_markdown"]
+    assert not partial.exists()

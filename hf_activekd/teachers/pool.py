@@ -4,6 +4,12 @@
 class, drawn from a pool the user holds back. It costs nothing, which makes it the tool for comparing allocation
 policies (how many samples each class should get) before spending teacher tokens, and it is what the benchmarks use.
 Records and model cards name it as a simulation.
+
+With ``label_noise`` and ``junk`` it simulates a *noisy* teacher, for measuring what the safeguards (the quality gate,
+harm detection) are worth: a share of the rows is a real text of another class handed out under the requested class
+(the realistic failure of a confused teacher, which no text check can see), and another share is junk of the kinds
+weak LLMs write (template residue, markup, a looping word, a JSON fragment, an echo of the instructions), from
+:func:`junk_text`.
 """
 
 from __future__ import annotations
@@ -16,6 +22,40 @@ from typing import Any
 
 from .base import AnswerHook, GeneratedSample, LabelAnswer, LabelQuery, Teacher, TeacherRequest, TeacherResponse
 
+_JUNK_WORDS = ("tech", "money", "card", "world", "account", "thing", "payment", "new", "bank", "transfer")
+
+
+def junk_text(rng: random.Random, label: str = "") -> str:
+    """One junk "sample" of the kinds weak teachers write, drawn with ``rng`` (deterministic for a seeded one):
+    template residue (``{{{{n}}}^2 1} ... {json_example_4} {{``), an HTML fragment, one word looping, a JSON fragment
+    (``"text": "...", "label": "..."``), or an echo of the request's instructions."""
+    word, other = rng.sample(_JUNK_WORDS, 2)
+    n = rng.randint(2, 9)
+    kind = rng.randrange(5)
+    if kind == 0:
+        return rng.choice(
+            (
+                f"{{{{{{{{n}}}}}}^{n} 1}} {{{{{{n}}}}}}_{{{{n}}}}}}^{{r}}}}}}}}}}. "
+                f"JSON of the class will be like this: {{json_example_{n}}} {{{{",
+                f"{{{{example_{n}}}}} {{text}} {{{{label}}}}",
+                f"Sentence: {{sentence_{n}}} Label: {{{{{label or word}}}}}",
+            )
+        )
+    if kind == 1:
+        tag = rng.choice(("p", "div", "span", "li", "h2"))
+        return f"<{tag}>Today the world will have a new thing called {word}...</{tag}>" + rng.choice(("", "<br/>"))
+    if kind == 2:
+        return " ".join([word] * rng.randint(6, 20))
+    if kind == 3:
+        return f'"text": "my {word} {other} is not working", "label": "{label or word}"' + rng.choice(("", "},", "}]"))
+    return rng.choice(
+        (
+            f"Here are {n} new examples of the class '{label or word}':",
+            f"Write {n} diverse examples of the class {label or word}. Do not copy the examples above.",
+            f"Generate {n} new samples as JSON, one per line.",
+        )
+    )
+
 
 class PoolTeacher(Teacher):
     """Answers requests with unseen real examples of the requested class.
@@ -25,7 +65,14 @@ class PoolTeacher(Teacher):
         labels (`Sequence[str | int]`): Their labels (names, or ids when ``label_names`` is given).
         label_names (`Sequence[str]`, *optional*): Maps integer labels to names.
         seed (`int`, defaults to 0): Seed of the draw order.
-        name (`str`, defaults to ``"pool-simulation"``): Name used in records.
+        name (`str`, *optional*): Name used in records; defaults to ``"pool-simulation"``, or
+            ``"pool-simulation(noise=0.2,junk=0.2)"`` for a noisy teacher.
+        label_noise (`float`, defaults to 0.0): Share of the rows that are a real text of *another* class (its next
+            unseen one) under the requested class: a confused teacher. No text check can tell them (harm detection,
+            ``harm_delta`` and ``on_harm``, is what limits their damage).
+        junk (`float`, defaults to 0.0): Share of the rows that are junk (:func:`junk_text`), which the quality gate
+            is there to drop. Each row draws its kind with a generator seeded by ``seed`` and the request's key, so a
+            noisy teacher answers the same requests the same way.
 
     Example:
 
@@ -44,10 +91,23 @@ class PoolTeacher(Teacher):
         labels: Sequence[str | int],
         label_names: Sequence[str] | None = None,
         seed: int = 0,
-        name: str = "pool-simulation",
+        name: str | None = None,
+        label_noise: float = 0.0,
+        junk: float = 0.0,
     ):
         if len(texts) != len(labels):
             raise ValueError(f"PoolTeacher got {len(texts)} texts but {len(labels)} labels.")
+        if not (0.0 <= label_noise <= 1.0 and 0.0 <= junk <= 1.0 and label_noise + junk <= 1.0):
+            raise ValueError(
+                "PoolTeacher needs label_noise and junk in [0, 1] with label_noise + junk <= 1; got "
+                f"label_noise={label_noise}, junk={junk}."
+            )
+        self.label_noise = float(label_noise)
+        self.junk = float(junk)
+        if name is None:
+            name = "pool-simulation"
+            if label_noise or junk:
+                name += f"(noise={label_noise:g},junk={junk:g})"
         self.name = name
         self.seed = seed
         by_label: dict[str, list[str]] = defaultdict(list)
@@ -84,9 +144,12 @@ class PoolTeacher(Teacher):
                     TeacherResponse(key=request.key, error=f"label {request.label!r} not in the pool", attempts=1)
                 )
                 continue
-            begin = self._cursor[request.label]
-            taken = items[begin : begin + request.num_samples]
-            self._cursor[request.label] = begin + len(taken)
+            if self.label_noise or self.junk:
+                taken = self._noisy_answer(request)
+            else:
+                begin = self._cursor[request.label]
+                taken = items[begin : begin + request.num_samples]
+                self._cursor[request.label] = begin + len(taken)
             responses.append(
                 TeacherResponse(
                     key=request.key,
@@ -106,6 +169,35 @@ class PoolTeacher(Teacher):
         how often the rows handed out carry a wrong label (e.g. a noisy subclass), not how reliable a judge is."""
         known = self._true_label
         return [LabelAnswer(q.key, [known.get(str(t).strip()) for t in q.texts], attempts=1) for q in queries]
+
+    def _take(self, label: str) -> str | None:
+        begin = self._cursor[label]
+        if begin >= len(self._order[label]):
+            return None
+        self._cursor[label] = begin + 1
+        return self._order[label][begin]
+
+    def _noisy_answer(self, request: TeacherRequest) -> list[str]:
+        """The texts for one request: each row is junk, a real text of another class, or a real one of the class."""
+        rng = random.Random(f"{self.seed}:{request.key}")
+        others = [label for label in self._order if label != request.label]
+        texts = []
+        for _ in range(request.num_samples):
+            u = rng.random()
+            text = None
+            if u < self.junk:
+                text = junk_text(rng, request.label)
+            elif u < self.junk + self.label_noise and others:
+                for label in rng.sample(others, len(others)):
+                    text = self._take(label)
+                    if text is not None:
+                        break
+            if text is None:
+                text = self._take(request.label)
+            if text is None:
+                break
+            texts.append(text)
+        return texts
 
     def state_dict(self) -> dict[str, Any]:
         return {"cursor": dict(self._cursor)}
