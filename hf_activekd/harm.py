@@ -63,20 +63,9 @@ def detect_harm(
 
 
 def move_round_aside(pool: GeneratedPool, round_index: int) -> Path | None:
-    """Rename ``round-NNNN.jsonl`` to ``round-NNNN.jsonl.set-aside`` (``.set-aside.1``... when taken). Returns the new
-    path, or None when this process sees no such file (another process on the same file system moved it)."""
-    path = pool.round_path(round_index)
-    for n in range(10_000):
-        target = path.with_name(path.name + SET_ASIDE_SUFFIX + (f".{n}" if n else ""))
-        if not target.exists():
-            break
-    try:
-        os.rename(path, target)
-    except FileNotFoundError:
-        return None
-    pool._signature = ()  # re-read at the next call
-    pool._scanned = False
-    return target
+    """Set a round's file aside as ``round-NNNN.jsonl.set-aside`` (numbered when taken; see
+    :meth:`GeneratedPool.move_round_aside`). None when this process sees no such file."""
+    return pool.move_round_aside(round_index, SET_ASIDE_SUFFIX)
 
 
 def set_aside_texts(directory: str | os.PathLike) -> list[str]:

@@ -242,21 +242,26 @@ class GeneratedPool:
     def __len__(self) -> int:
         return len(self.rows())
 
+    def move_round_aside(self, round_index: int, suffix: str) -> Path | None:
+        """Rename ``round-NNNN.jsonl`` to ``round-NNNN.jsonl<suffix>`` (``<suffix>.1``, ``<suffix>.2``... when taken,
+        so nothing is ever overwritten or deleted). Returns the new path, or None when this process sees no such file
+        (another process on the same file system moved it first)."""
+        path = self.round_path(round_index)
+        for n in range(10_000):
+            target = path.with_name(path.name + suffix + (f".{n}" if n else ""))
+            if not target.exists():
+                break
+        try:
+            os.rename(path, target)
+        except FileNotFoundError:
+            return None
+        finally:
+            self._signature = ()  # re-read at the next call
+            self._scanned = False
+        return target
+
     def remove_rounds_after(self, last_round: int) -> list[Path]:
         """Move round files newer than ``last_round`` aside, e.g. when resuming from an earlier checkpoint. Nothing is
         deleted: the first copy is ``round-NNNN.jsonl.discarded``, later ones ``.discarded.1``, ``.discarded.2``..."""
-        moved = []
-        for index, path in self.round_files():
-            if index > last_round:
-                for n in range(10_000):
-                    target = path.with_name(path.name + ".discarded" + (f".{n}" if n else ""))
-                    if not target.exists():
-                        break
-                try:
-                    os.rename(path, target)
-                except FileNotFoundError:  # another process moved it (several nodes on one file system)
-                    continue
-                moved.append(target)
-        self._signature = ()
-        self._scanned = False
-        return moved
+        moved = [self.move_round_aside(index, ".discarded") for index, _ in self.round_files() if index > last_round]
+        return [path for path in moved if path is not None]
