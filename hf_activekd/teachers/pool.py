@@ -73,6 +73,9 @@ class PoolTeacher(Teacher):
         junk (`float`, defaults to 0.0): Share of the rows that are junk (:func:`junk_text`), which the quality gate
             is there to drop. Each row draws its kind with a generator seeded by ``seed`` and the request's key, so a
             noisy teacher answers the same requests the same way.
+        judge_noise (`float`, *optional*): Share of the texts to which :meth:`label` (teacher verification) answers
+            another of the offered labels than the true one: a judge as unreliable as the writer. Defaults to
+            ``label_noise``; 0 makes verification an oracle.
 
     Example:
 
@@ -94,6 +97,7 @@ class PoolTeacher(Teacher):
         name: str | None = None,
         label_noise: float = 0.0,
         junk: float = 0.0,
+        judge_noise: float | None = None,
     ):
         if len(texts) != len(labels):
             raise ValueError(f"PoolTeacher got {len(texts)} texts but {len(labels)} labels.")
@@ -104,10 +108,16 @@ class PoolTeacher(Teacher):
             )
         self.label_noise = float(label_noise)
         self.junk = float(junk)
+        self.judge_noise = self.label_noise if judge_noise is None else float(judge_noise)
+        if not 0.0 <= self.judge_noise <= 1.0:
+            raise ValueError(f"PoolTeacher needs judge_noise in [0, 1]; got {judge_noise}.")
         if name is None:
             name = "pool-simulation"
             if label_noise or junk:
-                name += f"(noise={label_noise:g},junk={junk:g})"
+                name += f"(noise={label_noise:g},junk={junk:g}"
+                name += ")" if judge_noise is None or judge_noise == label_noise else f",judge={judge_noise:g})"
+            elif judge_noise:
+                name += f"(judge={judge_noise:g})"
         self.name = name
         self.seed = seed
         by_label: dict[str, list[str]] = defaultdict(list)
@@ -165,10 +175,23 @@ class PoolTeacher(Teacher):
 
     def label(self, queries: list[LabelQuery], progress: bool = False) -> list[LabelAnswer]:
         """Teacher verification, simulated: the pool's true label of each text it holds, `None` (no answer: the row
-        stays, unverified) for a text it does not know. An oracle, unlike an LLM, so its agreement rate measures
-        how often the rows handed out carry a wrong label (e.g. a noisy subclass), not how reliable a judge is."""
-        known = self._true_label
-        return [LabelAnswer(q.key, [known.get(str(t).strip()) for t in q.texts], attempts=1) for q in queries]
+        stays, unverified) for a text it does not know. With ``judge_noise`` that share of the answers is another of
+        the query's label options (drawn with a generator seeded by ``seed``, the query's key and the text), so the
+        agreement rate mixes the writer's errors with the judge's, as with an LLM; without it the judge is an oracle.
+        """
+        answers = []
+        for query in queries:
+            labels = []
+            for position, text in enumerate(query.texts):
+                label = self._true_label.get(str(text).strip())
+                if label is not None and self.judge_noise:
+                    rng = random.Random(f"{self.seed}:judge:{query.key}:{position}:{text}")
+                    others = [option for option in query.label_options if option != label]
+                    if others and rng.random() < self.judge_noise:
+                        label = rng.choice(others)
+                labels.append(label)
+            answers.append(LabelAnswer(query.key, labels, attempts=1))
+        return answers
 
     def _take(self, label: str) -> str | None:
         begin = self._cursor[label]
