@@ -38,6 +38,7 @@ _MARKUP = re.compile(
     r"|\{\s*\"|\[\s*\{|\"\s*\}"  # {"  [{  "}
     r"|\"(?:text|label|labels|examples?|class)\"\s*:"  # "text": "label":
     r"|```"  # markdown code fence
+    r"|https?://|\b[\w-]+\.(?:[a-z]{2,4}\.)?[a-z]{2,4}/[\w./?=&%-]+|\w\.(?:html?|php|aspx?)\b"  # web addresses
     r"|\[(?:insert|your|name|placeholder|company|product)\b[^\]]{0,30}\]",  # [Your Name], [insert product]
     re.IGNORECASE,
 )
@@ -58,9 +59,9 @@ _WORD = re.compile(r"\w+")
 
 
 def has_markup(text: str) -> bool:
-    """HTML tags, template braces, JSON fragments, code fences, or an HTML entity of an ASCII character (``&amp;``,
-    ``&#39;``, ``&lt;``). Entities of other characters (``caf&#233;``, ``&#163;5``) are encoding slips found in real
-    scraped corpora (BBC News has them), not a sign of junk, and pass."""
+    """HTML tags, template braces, JSON fragments, code fences, web addresses with a path, or an HTML entity of an
+    ASCII character (``&amp;``, ``&#39;``, ``&lt;``). Entities of other characters (``caf&#233;``, ``&#163;5``) are
+    encoding slips found in real scraped corpora (BBC News has them), not a sign of junk, and pass."""
     if _MARKUP.search(text) is not None or text.count("{") != text.count("}"):
         return True
     for entity in _ENTITY.findall(text):
@@ -100,7 +101,8 @@ class QualityGate:
     """Drops generated texts that are junk, with one reason per check (the names of :data:`QUALITY_CHECKS`).
 
     - ``markup``: HTML tags or entities, braces of templates (``{{``, ``{placeholder}``), JSON fragments
-      (``"text":``, ``{"``), markdown code fences, ``[Your Name]`` placeholders.
+      (``"text":``, ``{"``), markdown code fences, ``[Your Name]`` placeholders, web addresses with a scheme or a
+      path (``sports.com.au/category/TV``, ``page.html``; a bare ``Amazon.com`` passes: news cites them).
     - ``prompt_echo``: the request's own instructions (``JSON``, ``Write 5 new examples``, ``hard negatives``,
       ``true: ... predicted: ...``) or a ``snake_case`` label name in the text.
     - ``not_words``: fewer letters than ``min_letter_ratio`` of the letters, symbols and half the digits.

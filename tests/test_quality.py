@@ -33,6 +33,9 @@ JUNK = [
     ("Dear {customer_name}, your card was declined", "markup"),
     ("```json my card was declined ```", "markup"),
     ("Hi, this is [Your Name] and my card was declined", "markup"),
+    # the demo's embedded teacher wrote this one under `entertainment` (0.1.0 + gate of issue 11 let it through)
+    ("Sport',sports.com.au/category/TV/SportsBarca-36.html", "markup"),
+    ("My card was declined, see https://bank.example/help", "markup"),
     ("Here are 3 new examples of the class 'card_declined':", "prompt_echo"),
     ("Answer with JSON only, please, my card is blocked", "prompt_echo"),
     ("Why was my payment declined? true: card_declined, predicted: refund", "prompt_echo"),
@@ -53,6 +56,7 @@ REAL = [
     "Can I top up by bank transfer (SEPA) from my EUR account?",
     "The cat and the dog and the bird and the fish all went to the vet and the vet saw them all.",
     "Café prices rose 5% in 2024 - the £3.50 flat white is back, says the chain's CEO.",
+    "Amazon.com said sales rose 5% and/or beat forecasts, while eBay.co.uk fell.",
 ]
 
 
