@@ -9,6 +9,10 @@ baseline = Trainer(model=make_student(), args=args, train_dataset=train, eval_da
                    compute_metrics=compute_metrics)  # the same, without ActiveKDCallback
 baseline.train(); without = baseline.evaluate(test, metric_key_prefix="test")
 ```
+
+The CLI also keeps the better of the two students: when the baseline scores higher on the validation split (the split
+the run chose its weights on; the test split only reports), its weights are the ones saved and published, and the
+summary and the card say so. A weak teacher then costs time, never accuracy on validation.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import dataclasses
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 KEYS = ("macro_f1", "accuracy")
 
@@ -25,6 +29,15 @@ KEYS = ("macro_f1", "accuracy")
 def snapshot_weights(model) -> dict[str, Any]:
     """A copy of ``model``'s weights (on the CPU), to start the baseline from the same initial weights."""
     return {name: tensor.detach().to("cpu", copy=True) for name, tensor in model.state_dict().items()}
+
+
+class BaselineRun(NamedTuple):
+    """What :func:`train_baseline` measured: ``metrics`` on the given split, the training ``steps``, and
+    ``validation``, the metrics on the Trainer's own evaluation split with the weights it kept."""
+
+    metrics: dict[str, float]
+    steps: int
+    validation: dict[str, float]
 
 
 def train_baseline(
@@ -35,10 +48,12 @@ def train_baseline(
     eval_dataset,
     prefix: str,
     prepare: Callable[[Any], None] | None = None,
-) -> tuple[dict[str, float], int]:
+) -> BaselineRun:
     """Train ``model`` (loaded with ``initial``) as ``trainer`` was trained, without its ActiveKD callback, and return
-    ``(metrics on eval_dataset, steps)``. Checkpoints go to ``output_dir`` and are removed afterwards. ``prepare`` is
-    called with the new Trainer before training (e.g. to quiet its progress output)."""
+    its metrics on ``eval_dataset`` and on the Trainer's evaluation split (see :class:`BaselineRun`). ``model`` keeps
+    the weights the run kept (the best checkpoint's with ``load_best_model_at_end``). Checkpoints go to
+    ``output_dir`` and are removed afterwards. ``prepare`` is called with the new Trainer before training (e.g. to
+    quiet its progress output)."""
     from transformers import Trainer
 
     model.load_state_dict(dict(initial))
@@ -59,9 +74,10 @@ def train_baseline(
     try:
         baseline.train()
         metrics = baseline.evaluate(eval_dataset, metric_key_prefix=prefix)
+        validation = baseline.evaluate(metric_key_prefix="eval")
     finally:
         shutil.rmtree(output_dir, ignore_errors=True)
-    return metrics, baseline.state.global_step
+    return BaselineRun(metrics, baseline.state.global_step, validation)
 
 
 def teacher_effect(with_teacher: Mapping[str, Any], without: Mapping[str, Any], prefix: str) -> dict[str, Any]:
@@ -85,21 +101,47 @@ def effect_text(effect: Mapping[str, Any]) -> str:
                 f"{name} {effect['with_teacher'][key]:.4f} with the teacher, {effect['without_teacher'][key]:.4f} "
                 f"without ({effect['difference'][key]:+.4f})"
             )
-    return (
+    text = (
         f"Teacher's effect on the {effect['split']} split (same student, seed, steps and schedule without generated "
         f"rows): " + "; ".join(parts) + "."
     )
+    validation = effect.get("validation") or {}
+    if effect.get("kept") == "baseline":
+        text += (
+            f" The weights kept are the baseline's (trained without generated rows): it scored higher on validation "
+            f"({validation['without_teacher']:.4f} against {validation['with_teacher']:.4f})."
+        )
+    return text
 
 
-def compare_with_baseline(trainer, callback, model, initial, output_dir: Path, splits, test_metrics, prepare=None):
+def compare_with_baseline(
+    trainer, callback, model, initial, output_dir: Path, splits, test_metrics, prepare=None, keep_better: bool = True
+):
     """The CLI's ``--baseline``: train the baseline, evaluate both students on the test split (the validation split
-    without one), put the teacher's effect in ``callback.publisher.baseline`` and rewrite the card. Returns it."""
+    without one), put the teacher's effect in ``callback.publisher.baseline`` and rewrite the card. Returns it.
+
+    With ``keep_better``, when the baseline scores higher than the distilled student on the validation split (by the
+    run's ``metric_for_best_model``, macro-F1 by default), its weights replace the distilled ones in ``trainer.model``
+    and in ``output_dir`` (``effect["kept"] == "baseline"``), so a teacher that did not help costs no accuracy."""
     split = "test" if "test" in splits else "validation"
     print(f"Baseline: the same student without generated rows, evaluated on the {split} split...", flush=True)
-    without, steps = train_baseline(trainer, model, initial, output_dir / "baseline", splits[split], split, prepare)
+    run = train_baseline(trainer, model, initial, output_dir / "baseline", splits[split], split, prepare)
     with_teacher = test_metrics if split == "test" else trainer.evaluate(splits[split], metric_key_prefix=split)
-    effect = teacher_effect(with_teacher or {}, without, split)
-    effect.update(steps=steps, distilled_steps=trainer.state.global_step)
+    effect = teacher_effect(with_teacher or {}, run.metrics, split)
+    effect.update(steps=run.steps, distilled_steps=trainer.state.global_step)
+    key = f"eval_{(trainer.args.metric_for_best_model or 'macro_f1').removeprefix('eval_')}"
+    distilled = trainer.evaluate(metric_key_prefix="eval")
+    if key in distilled and key in run.validation:
+        effect["validation"] = {"with_teacher": float(distilled[key]), "without_teacher": float(run.validation[key])}
+        better = (
+            run.validation[key] > distilled[key]
+            if trainer.args.greater_is_better is not False
+            else (run.validation[key] < distilled[key])
+        )
+        effect["kept"] = "baseline" if keep_better and better else "distilled"
+        if effect["kept"] == "baseline":
+            trainer.model.load_state_dict(model.state_dict())
+            trainer.save_model(str(output_dir))
     callback.publisher.baseline = effect
     if callback.publisher.is_main:
         callback.publisher.write_card()

@@ -92,6 +92,10 @@ class DistillArguments:
         baseline (`bool`, *optional*, defaults to `False`):
             Also train the same student with the same seed, steps and schedule without generated rows, and report the
             teacher's effect on the test split (the validation split without one) in the summary and the card.
+        keep_better (`bool`, *optional*, defaults to `True`):
+            With ``baseline``: when the baseline scores higher on the validation split, save (and publish) its weights
+            instead of the distilled student's, and say so in the summary and the card (``--no-keep-better`` keeps
+            the distilled student whatever the comparison).
         output_dir (`str`, *optional*, defaults to `"activekd-student"`):
             Where the student, its card, the plot, the round files and the generated data go.
         overwrite_output_dir (`bool`, *optional*, defaults to `False`):
@@ -160,6 +164,10 @@ class DistillArguments:
     evokd: bool = field(default=False, metadata={"help": "EvoKD: analysis of weaknesses before generation."})
     baseline: bool = field(
         default=False, metadata={"help": "Also train without generated rows and report the teacher's effect."}
+    )
+    keep_better: bool = field(
+        default=True,
+        metadata={"help": "With --baseline: keep the baseline's weights when they score higher on validation."},
     )
     output_dir: str = field(default="activekd-student", metadata={"help": "Output folder."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow a non-empty output folder."})
@@ -620,7 +628,11 @@ def distill(args: DistillArguments, config: ActiveKDConfig) -> dict[str, Any]:
     plot_path = plot_path if plot_path.exists() else None
     if initial is not None:
         model = _load_student(args, label_names)[0]
-        compare_with_baseline(trainer, callback, model, initial, output_dir, tokenized, test_metrics, _quiet_progress)
+        effect = compare_with_baseline(
+            trainer, callback, model, initial, output_dir, tokenized, test_metrics, _quiet_progress, args.keep_better
+        )
+        if effect.get("kept") == "baseline" and test_metrics:  # the summary describes the student that was saved
+            test_metrics = {f"test_{k}": v for k, v in effect["without_teacher"].items()}
     summary = callback.summary()
     summary.update(
         {
