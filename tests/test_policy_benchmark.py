@@ -81,7 +81,8 @@ def test_tiny_run(bench, tmp_path):
 
 
 def test_noisy_teacher_run_and_resume(bench, tmp_path):
-    """--label-noise/--junk/--verify: the teacher is named noisy, verification drops rows, the gate's drops and harm's set-aside rows are summed per
+    """--label-noise/--junk/--verify: the teacher is named noisy, verification drops rows, the gate's drops and harm's
+    set-aside rows are summed per
     policy, every teacher policy is compared with seed only of the same seed; --resume keeps the finished runs."""
     student = tmp_path / "student"
     make_tokenizer(student)
