@@ -388,6 +388,7 @@ def versus_seed_only(runs: list[dict[str, Any]], policies: list[str]) -> dict[st
     error, the wins, and the final macro-F1's mean and standard error; plus what the gate and harm detection
     dropped, summed over the seeds."""
     final = {(r["policy"], r["seed"]): r["rounds"][-1]["test_macro_f1"] for r in runs}
+    final_val = {(r["policy"], r["seed"]): r["rounds"][-1]["val_macro_f1"] for r in runs}
 
     def mean_se(values: list[float]) -> tuple[float, float | None]:
         a = np.array(values, dtype=float)
@@ -425,30 +426,51 @@ def versus_seed_only(runs: list[dict[str, Any]], policies: list[str]) -> dict[st
                     "at_or_above_seed_only": diff_mean >= 0,
                 }
             )
+            # `distill --baseline` keeps the better student on validation: the seed-only run when it scores higher
+            kept = {
+                s: policy if final_val[(policy, s)] >= final_val[("seed_only", s)] else "seed_only" for s in paired
+            }
+            kept_diffs = [final[(kept[s], s)] - final[("seed_only", s)] for s in paired]
+            kept_mean, kept_se = mean_se(kept_diffs)
+            row["keep_better"] = {
+                "final_macro_f1_mean": mean_se([final[(kept[s], s)] for s in paired])[0],
+                "minus_seed_only_mean": kept_mean,
+                "minus_seed_only_se": kept_se,
+                "kept_seed_only": sum(k == "seed_only" for k in kept.values()),
+                "seeds_compared": len(paired),
+            }
         out[policy] = row
     return out
 
 
+def _signed(mean: float, se: float | None) -> str:
+    return f"{100 * mean:+.1f}" + ("" if se is None else f" ± {100 * se:.1f}")
+
+
 def versus_table(rows: dict[str, Any]) -> str:
     lines = [
-        "| policy | final test macro-F1 | minus seed only (paired) | wins | gate dropped | set aside by harm |",
-        "|---|---|---|---|---|---|",
+        "| policy | final test macro-F1 | minus seed only (paired) | wins | keeping the better on validation: minus "
+        "seed only (seed-only kept) | gate and verification dropped | set aside by harm |",
+        "|---|---|---|---|---|---|---|",
     ]
     for policy, row in rows.items():
         se = row["final_macro_f1_se"]
         f1 = f"{100 * row['final_macro_f1_mean']:.1f}" + ("" if se is None else f" ± {100 * se:.1f}")
-        diff = wins = ""
+        diff = wins = kept = ""
         if "minus_seed_only_mean" in row:
-            dse = row["minus_seed_only_se"]
-            diff = f"{100 * row['minus_seed_only_mean']:+.1f}" + ("" if dse is None else f" ± {100 * dse:.1f}")
+            diff = _signed(row["minus_seed_only_mean"], row["minus_seed_only_se"])
             wins = f"{row['wins']}/{row['seeds_compared']}"
+        if "keep_better" in row:
+            k = row["keep_better"]
+            kept = _signed(k["minus_seed_only_mean"], k["minus_seed_only_se"])
+            kept += f" ({k['kept_seed_only']}/{k['seeds_compared']})"
         dropped = ", ".join(f"{k}: {v}" for k, v in row["dropped"].items()) or "–"
         if policy != "seed_only":
             dropped = f"{sum(row['dropped'].values())} of {row['requested']} ({dropped})"
         else:
             dropped = "–"
         aside = str(row["set_aside_rows"]) if policy != "seed_only" else "–"
-        lines.append(f"| {policy} | {f1} | {diff} | {wins} | {dropped} | {aside} |")
+        lines.append(f"| {policy} | {f1} | {diff} | {wins} | {kept} | {dropped} | {aside} |")
     return "\n".join(lines)
 
 

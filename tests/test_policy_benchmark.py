@@ -115,6 +115,9 @@ def test_noisy_teacher_run_and_resume(bench, tmp_path):
         assert row["minus_seed_only"] == {"0": pytest.approx(diff)}
         assert row["wins"] == int(diff > 0) and row["seeds_compared"] == 1
         assert row["dropped"] == run["dropped"] and row["set_aside_rows"] == run["set_aside_rows"]
+        seed_only_won = result["runs"][0]["rounds"][-1]["val_macro_f1"] > run["rounds"][-1]["val_macro_f1"]
+        assert row["keep_better"]["kept_seed_only"] == int(seed_only_won)
+        assert row["keep_better"]["minus_seed_only_mean"] == pytest.approx(0.0 if seed_only_won else diff)
     assert "minus_seed_only" not in versus["seed_only"]
     assert "| guided |" in result["versus_seed_only_markdown"]
     assert not partial.exists()
