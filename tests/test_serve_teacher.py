@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from teacher_testing import free_port, get
+from teacher_testing import free_port, get, make_requests
 
-from hf_activekd.teachers import TeacherRequest, TGITeacher, samples_schema
+from hf_activekd.teachers import TGITeacher
 
 
 def test_serve_main_with_a_pool(tmp_path):
@@ -40,14 +40,7 @@ def test_serve_main_with_a_pool(tmp_path):
             assert process.poll() is None and time.time() < deadline, "the server did not start"
             time.sleep(0.2)
         assert json.loads(get(url + "/info")[1])["model_id"] == "pool-simulation"
-        request = TeacherRequest(
-            key="k",
-            label="alpha",
-            num_samples=2,
-            messages=[{"role": "user", "content": "x"}],
-            json_schema=samples_schema(["alpha"], 2),
-        )
-        [response] = TGITeacher(url).generate([request], progress=False)
+        [response] = TGITeacher(url).generate(make_requests(1, label="alpha"), progress=False)
         assert sorted(s.text for s in response.samples) == ["first real example", "second real example"]
     finally:
         process.terminate()

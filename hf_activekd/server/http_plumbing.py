@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from transformers.utils import logging
 
 if TYPE_CHECKING:
-    from .backends import Fault
+    from .backends.request import Fault
 
 logger = logging.get_logger(__name__)
 

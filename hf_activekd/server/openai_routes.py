@@ -11,7 +11,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from .backends import BackendRequest, Fault
+from .backends.request import BackendRequest, Fault
 from .http_plumbing import _HTTPError
 from .json_grammar import _response_format_schema
 from .streaming import _tokens_of

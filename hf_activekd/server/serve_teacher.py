@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .backends import PoolBackend, TransformersBackend
+from .backends.causal_lm import TransformersBackend
+from .backends.pool import PoolBackend
 from .teacher_server import TeacherServer
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from transformers.utils import logging
 
-from .backends import BackendRequest, Fault
+from .backends.request import BackendRequest, Fault
 from .handler import _Handler
 from .http_plumbing import _Server
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .backends import BackendRequest, Fault
+from .backends.request import BackendRequest, Fault
 from .http_plumbing import _HTTPError
 from .json_grammar import _grammar_schema
 from .streaming import _tokens_of
