@@ -10,7 +10,16 @@ from .retries import _describe_error
 
 
 class _HealthCheckMixin:
-    """``check()`` for :class:`~hf_activekd.teachers.tgi.TGITeacher` (uses its client, token and scrubbing)."""
+    """``check()`` for :class:`~hf_activekd.teachers.tgi.TGITeacher`, which sets these attributes (and provides
+    ``scrub``, ``_run`` and ``_client``)."""
+
+    is_url: bool
+    endpoint: str | None
+    model_id: str | None
+    timeout_s: float
+    _target: str
+    _token: str | None
+    _implicit_token: bool
 
     def _headers(self) -> dict[str, str]:
         from huggingface_hub.utils import build_hf_headers
