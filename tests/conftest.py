@@ -63,3 +63,20 @@ def teacher_server():
     server = TeacherServer(ScriptedBackend()).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def serve():
+    """Start teacher servers: ``serve(backend=None, **server_kwargs)`` (scripted by default); all stop at the end."""
+    from hf_activekd.server import ScriptedBackend, TeacherServer
+
+    servers = []
+
+    def start(backend=None, **kwargs) -> TeacherServer:
+        server = TeacherServer(backend or ScriptedBackend(), **kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
