@@ -164,11 +164,28 @@ class PoolTeacher(Teacher):
         return responses
 
     def label(self, queries: list[LabelQuery], progress: bool = False) -> list[LabelAnswer]:
-        """Teacher verification, simulated: the pool's true label of each text it holds, `None` (no answer: the row
-        stays, unverified) for a text it does not know. An oracle, unlike an LLM, so its agreement rate measures
-        how often the rows handed out carry a wrong label (e.g. a noisy subclass), not how reliable a judge is."""
+        """Teacher verification and annotation, simulated: the pool's true label of each text it holds, `None` (no
+        answer: a verified row stays, unverified; an annotated text is dropped) for a text it does not know. For
+        verification an oracle, unlike an LLM, so its agreement rate measures how often the rows handed out carry a
+        wrong label (e.g. a noisy subclass), not how reliable a judge is. For annotation (``purpose="annotate"``) a
+        noisy teacher (``label_noise``) gives another of the query's labels for that share of the texts."""
         known = self._true_label
-        return [LabelAnswer(q.key, [known.get(str(t).strip()) for t in q.texts], attempts=1) for q in queries]
+        answers = []
+        for q in queries:
+            labels = [known.get(str(t).strip()) for t in q.texts]
+            if q.purpose == "annotate" and self.label_noise:
+                labels = [self._noisy_label(t, label, q.label_options) for t, label in zip(q.texts, labels)]
+            answers.append(LabelAnswer(q.key, labels, attempts=1))
+        return answers
+
+    def _noisy_label(self, text: str, label: str | None, options: Sequence[str]) -> str | None:
+        """Annotation by a noisy teacher: with probability ``label_noise`` another of the query's label options than
+        the true label (the same wrong answer for the same text every time)."""
+        rng = random.Random(f"{self.seed}:annotate:{str(text).strip()}")
+        others = [o for o in options if o != label and o in self._order]
+        if label is None or not others or rng.random() >= self.label_noise:
+            return label
+        return rng.choice(others)
 
     def _take(self, label: str) -> str | None:
         begin = self._cursor[label]
