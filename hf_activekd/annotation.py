@@ -248,24 +248,24 @@ def select_texts(
                 continue
             why = f"annotate for '{names[c]}' (F1={float(report.f1[c]):.2f})"
             region = [int(i) for i in by_margin if top1[i] == c or top2[i] == c]
-            got = 0
+            per_pair: Counter = Counter()
             p = partner.get(c)
             if p is not None:  # the main confusion first, as generation's first request
                 for i in region:
                     if {int(top1[i]), int(top2[i])} == {c, p} and take(i, c, why):
-                        got += 1
+                        per_pair[frozenset((c, p))] += 1
                         break
-            per_pair: Counter = Counter()
             cap = max(1, math.ceil(share / 2))
-            for i in region:
-                if got >= share:
-                    break
-                pair = frozenset((int(top1[i]), int(top2[i])))
-                if per_pair[pair] >= cap:
-                    continue
-                if take(i, c, why):
-                    per_pair[pair] += 1
-                    got += 1
+            # spread over the predicted pairs among the class's most uncertain texts first; then fill its share
+            for capped in (True, False):
+                for i in region[: 2 * share] if capped else region:
+                    if sum(per_pair.values()) >= share:
+                        break
+                    pair = frozenset((int(top1[i]), int(top2[i])))
+                    if capped and per_pair[pair] >= cap:
+                        continue
+                    if take(i, c, why):
+                        per_pair[pair] += 1
     for i in by_margin:  # margin strategy, or the shares guided selection could not fill
         if len(picks) >= total:
             break
@@ -396,32 +396,29 @@ class Annotator:
             picks = select_texts(
                 probs, counts, config.annotate_strategy, report, texts, seed, config.near_duplicate_threshold
             )
-        # one request per batch of texts picked for the same class
-        by_target: dict[int, list[Pick]] = {}
-        for pick in picks:
-            by_target.setdefault(pick.target, []).append(pick)
-        queries: list[tuple[LabelQuery, list[str], int]] = []
+        # one request per annotate_texts_per_request texts (picks come class by class); the label options are every
+        # class either way, and fewer requests repeat the taxonomy less
+        queries: list[tuple[LabelQuery, list[str]]] = []
         size = config.annotate_texts_per_request
         start = len({e["key"] for e in self._logged(run_id) if e["round"] == round_index})
-        for target, group in by_target.items():
-            for j in range(0, len(group), size):
-                chunk = group[j : j + size]
-                key = f"r{round_index:04d}@annotate/{start + len(queries)}"
-                query = build_label_query(
-                    key, [texts[p.index] for p in chunk], self.label_names, config, stable_seed(config.seed, key)
-                )
-                queries.append((query, [p.reason for p in chunk], target))
+        for j in range(0, len(picks), size):
+            chunk = picks[j : j + size]
+            key = f"r{round_index:04d}@annotate/{start + len(queries)}"
+            query = build_label_query(
+                key, [texts[p.index] for p in chunk], self.label_names, config, stable_seed(config.seed, key)
+            )
+            queries.append((query, [p.reason for p in chunk]))
         fresh: list[dict[str, Any]] = []
         for j in range(0, len(queries), QUERIES_PER_CALL):
             part = queries[j : j + QUERIES_PER_CALL]
             try:
-                answers = teacher.label([q for q, _, _ in part], progress=progress)
+                answers = teacher.label([q for q, _ in part], progress=progress)
             except Exception as exc:  # noqa: BLE001 - a failing teacher must not end training
                 if config.teacher_on_failure == "raise":
                     raise
                 logger.error("Teacher %s failed to annotate in round %d: %s", teacher.name, round_index, exc)
-                answers = [LabelAnswer(key=q.key, error=f"{type(exc).__name__}: {exc}") for q, _, _ in part]
-            for (query, reasons, _), answer in zip(part, answers):
+                answers = [LabelAnswer(key=q.key, error=f"{type(exc).__name__}: {exc}") for q, _ in part]
+            for (query, reasons), answer in zip(part, answers):
                 self.log.append_labels(run_id, round_index, query, answer, reasons)  # on disk before it is used
                 fresh.append(self.log.entries()[-1])
         return self._rows(logged, fresh, round_index, teacher.name, len(positions))
