@@ -81,6 +81,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--label-noise", type=float, default=0.0, help="Share of teacher rows of another class.")
     p.add_argument("--junk", type=float, default=0.0, help="Share of teacher rows that are junk texts.")
+    p.add_argument(
+        "--verify",
+        choices=("none", "teacher"),
+        default="none",
+        help="ActiveKDConfig.verify: 'teacher' asks the pool teacher to label each accepted batch again; with\n"
+        "--label-noise its answers are wrong as often as its rows (PoolTeacher's judge_noise).",
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--policies", nargs="+", default=list(POLICIES), choices=POLICIES)
     p.add_argument("--allocation-power", type=float, default=None, help="Override ActiveKDConfig.allocation_power.")
@@ -253,6 +260,7 @@ def run_once(args, policy: str, seed: int, train_table, test_table, label_names,
         mix_mode="replace",
         rows_per_batch=args.rows_per_batch,
         seed=seed,
+        verify=args.verify,
         **extra,
     )
     callback = ActiveKDCallback(
@@ -297,6 +305,7 @@ def run_once(args, policy: str, seed: int, train_table, test_table, label_names,
         "dropped": {k: dropped[k] for k in sorted(dropped)},
         "set_aside_rows": sum(int(r.get("set_aside_rows", 0)) for r in callback.rounds),
         "harm_rounds": [r["round"] for r in callback.rounds if r.get("harm")],
+        "verify_agreement": [r["verify_agreement"] for r in callback.rounds if r.get("verify_agreement") is not None],
         "wall_time_s": round(wall, 1),
     }
 
@@ -602,7 +611,8 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {
             k: v for k, v in vars(args).items() if k not in ("output", "plot", "work_dir", "train_file", "test_file")
         },
-        "teacher_noise": {"label_noise": args.label_noise, "junk": args.junk},
+        "teacher_noise": {"label_noise": args.label_noise, "junk": args.junk, "judge_noise": args.label_noise},
+        "verify": args.verify,
         "allocation_power": args.allocation_power if args.allocation_power is not None else defaults.allocation_power,
         "allocation_floor": args.allocation_floor if args.allocation_floor is not None else defaults.allocation_floor,
         "machine": machine_info(),

@@ -300,7 +300,6 @@ def build_label_query(
         json_schema=labels_schema(options, len(texts)),
         seed=seed,
         max_new_tokens=16 + len(texts) * (longest // 2 + 4),
-        purpose="annotate",
     )
 
 

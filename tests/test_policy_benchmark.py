@@ -81,7 +81,7 @@ def test_tiny_run(bench, tmp_path):
 
 
 def test_noisy_teacher_run_and_resume(bench, tmp_path):
-    """--label-noise/--junk: the teacher is named noisy, the gate's drops and harm's set-aside rows are summed per
+    """--label-noise/--junk/--verify: the teacher is named noisy, verification drops rows, the gate's drops and harm's set-aside rows are summed per
     policy, every teacher policy is compared with seed only of the same seed; --resume keeps the finished runs."""
     student = tmp_path / "student"
     make_tokenizer(student)
@@ -92,13 +92,14 @@ def test_noisy_teacher_run_and_resume(bench, tmp_path):
     argv += ["--seed-per-class", "3", "--val-per-class", "3", "--test-per-class", "5", "--rounds", "2"]
     argv += ["--samples-per-round", "12", "--steps-per-round", "2", "--batch-size", "8", "--rows-per-batch", "4"]
     argv += ["--ceiling-epochs", "0", "--learning-rate", "3e-3", "--output", str(output)]
-    argv += ["--label-noise", "0.2", "--junk", "0.4"]
+    argv += ["--label-noise", "0.2", "--junk", "0.4", "--verify", "teacher"]
     assert bench.main(argv + ["--seeds", "0", "--policies", "seed_only", "uniform"]) == 0
     partial = output.with_suffix(".partial.json")
     partial.write_text(output.read_text())  # as if the run had been interrupted after these two
     assert bench.main(argv + ["--seeds", "0", "--resume"]) == 0
     result = json.loads(output.read_text())
-    assert result["teacher_noise"] == {"label_noise": 0.2, "junk": 0.4}
+    assert result["teacher_noise"] == {"label_noise": 0.2, "junk": 0.4, "judge_noise": 0.2}
+    assert result["verify"] == "teacher"
     assert [(r["policy"], r["seed"]) for r in result["runs"]] == [("seed_only", 0), ("uniform", 0), ("guided", 0)]
     versus = result["versus_seed_only"]
     for policy in ("uniform", "guided"):
@@ -106,6 +107,8 @@ def test_noisy_teacher_run_and_resume(bench, tmp_path):
         assert run["teacher"] == "pool-simulation(noise=0.2,junk=0.4)"
         assert sum(run["dropped"].values()) > 0  # the junk met the gate
         assert set(run["dropped"]) & {"markup", "prompt_echo", "repetition"}
+        assert run["dropped"]["disagreement"] > 0  # the wrong labels met verification
+        assert run["verify_agreement"] and min(run["verify_agreement"]) < 1
         row = versus[policy]
         diff = run["rounds"][-1]["test_macro_f1"] - result["runs"][0]["rounds"][-1]["test_macro_f1"]
         assert row["minus_seed_only"] == {"0": pytest.approx(diff)}

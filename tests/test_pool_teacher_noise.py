@@ -86,3 +86,37 @@ def test_bad_rates_are_refused():
     texts, labels, _ = _pool(2)
     with pytest.raises(ValueError, match="label_noise"):
         PoolTeacher(texts, labels, label_noise=0.7, junk=0.5)
+
+
+def _verify(teacher, texts, truth, options=CLASSES):
+    from hf_activekd.teachers.base import LabelQuery
+
+    queries = [
+        LabelQuery(key=f"r1/q{i}", texts=texts[i : i + 10], label_options=list(options))
+        for i in range(0, len(texts), 10)
+    ]
+    answers = [label for answer in teacher.label(queries) for label in answer.labels]
+    return Counter("right" if answer == truth[text] else "wrong" for text, answer in zip(texts, answers))
+
+
+def test_verification_is_as_unreliable_as_the_writer_by_default():
+    texts, labels, truth = _pool(100)
+    noisy = PoolTeacher(texts, labels, seed=1, label_noise=0.2, junk=0.2)
+    counts = _verify(noisy, texts, truth)
+    assert counts["wrong"] / len(texts) == pytest.approx(0.2, abs=0.03)
+    assert _verify(noisy, texts, truth) == counts  # the same answers to the same queries
+    oracle = PoolTeacher(texts, labels, seed=1, label_noise=0.2, junk=0.2, judge_noise=0.0)
+    assert oracle.name == "pool-simulation(noise=0.2,junk=0.2,judge=0)"
+    assert _verify(oracle, texts, truth) == Counter(right=len(texts))
+
+
+def test_a_noisy_judge_answers_among_the_offered_labels():
+    texts, labels, truth = _pool(50)
+    teacher = PoolTeacher(texts, labels, seed=2, judge_noise=0.5)
+    assert teacher.name == "pool-simulation(judge=0.5)"
+    pair = texts[:50] + texts[50:100]  # class_0 and class_1 texts, asked as a confusion pair
+    from hf_activekd.teachers.base import LabelQuery
+
+    answers = teacher.label([LabelQuery(key="pair", texts=pair, label_options=["class_0", "class_1"])])[0].labels
+    assert set(answers) == {"class_0", "class_1"}
+    assert 30 < sum(a != truth[t] for t, a in zip(pair, answers)) < 70

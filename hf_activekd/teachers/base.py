@@ -205,8 +205,6 @@ class LabelQuery:
         json_schema (`dict`): The schema of the answer (see :func:`labels_schema`).
         seed (`int`, defaults to 0): Sampling seed.
         max_new_tokens (`int`, defaults to 64): Generation budget of the answer.
-        purpose (`str`, defaults to `"verify"`): ``"verify"`` (teacher verification of generated rows) or
-            ``"annotate"`` (labelling the user's unlabeled texts, see :mod:`hf_activekd.annotation`).
     """
 
     key: str
@@ -216,7 +214,6 @@ class LabelQuery:
     json_schema: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     max_new_tokens: int = 64
-    purpose: str = "verify"
 
 
 @dataclass

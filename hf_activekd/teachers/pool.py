@@ -73,6 +73,9 @@ class PoolTeacher(Teacher):
         junk (`float`, defaults to 0.0): Share of the rows that are junk (:func:`junk_text`), which the quality gate
             is there to drop. Each row draws its kind with a generator seeded by ``seed`` and the request's key, so a
             noisy teacher answers the same requests the same way.
+        judge_noise (`float`, *optional*): Share of the texts to which :meth:`label` (teacher verification) answers
+            another of the offered labels than the true one: a judge as unreliable as the writer. Defaults to
+            ``label_noise``; 0 makes verification an oracle.
 
     Example:
 
@@ -94,6 +97,7 @@ class PoolTeacher(Teacher):
         name: str | None = None,
         label_noise: float = 0.0,
         junk: float = 0.0,
+        judge_noise: float | None = None,
     ):
         if len(texts) != len(labels):
             raise ValueError(f"PoolTeacher got {len(texts)} texts but {len(labels)} labels.")
@@ -104,10 +108,16 @@ class PoolTeacher(Teacher):
             )
         self.label_noise = float(label_noise)
         self.junk = float(junk)
+        self.judge_noise = self.label_noise if judge_noise is None else float(judge_noise)
+        if not 0.0 <= self.judge_noise <= 1.0:
+            raise ValueError(f"PoolTeacher needs judge_noise in [0, 1]; got {judge_noise}.")
         if name is None:
             name = "pool-simulation"
             if label_noise or junk:
-                name += f"(noise={label_noise:g},junk={junk:g})"
+                name += f"(noise={label_noise:g},junk={junk:g}"
+                name += ")" if judge_noise is None or judge_noise == label_noise else f",judge={judge_noise:g})"
+            elif judge_noise:
+                name += f"(judge={judge_noise:g})"
         self.name = name
         self.seed = seed
         by_label: dict[str, list[str]] = defaultdict(list)
@@ -165,27 +175,26 @@ class PoolTeacher(Teacher):
 
     def label(self, queries: list[LabelQuery], progress: bool = False) -> list[LabelAnswer]:
         """Teacher verification and annotation, simulated: the pool's true label of each text it holds, `None` (no
-        answer: a verified row stays, unverified; an annotated text is dropped) for a text it does not know. For
-        verification an oracle, unlike an LLM, so its agreement rate measures how often the rows handed out carry a
-        wrong label (e.g. a noisy subclass), not how reliable a judge is. For annotation (``purpose="annotate"``) a
-        noisy teacher (``label_noise``) gives another of the query's labels for that share of the texts."""
-        known = self._true_label
+        answer: a verified row stays, unverified; an annotated text is dropped) for a text it does not know. With
+        ``judge_noise`` that share of the answers is another class among the query's label options (drawn with a
+        generator seeded by ``seed``, the query's key and the text), so the agreement rate mixes the writer's errors
+        with the judge's, as with an LLM, and annotations are as noisy as generated rows; without it the judge is an
+        oracle.
+        """
         answers = []
-        for q in queries:
-            labels = [known.get(str(t).strip()) for t in q.texts]
-            if q.purpose == "annotate" and self.label_noise:
-                labels = [self._noisy_label(t, label, q.label_options) for t, label in zip(q.texts, labels)]
-            answers.append(LabelAnswer(q.key, labels, attempts=1))
+        for query in queries:
+            labels = []
+            for position, text in enumerate(query.texts):
+                label = self._true_label.get(str(text).strip())
+                if label is not None and self.judge_noise:
+                    rng = random.Random(f"{self.seed}:judge:{query.key}:{position}:{text}")
+                    # a class, never "none of these" (an annotation option, see annotation.py): a wrong label
+                    others = [option for option in query.label_options if option != label and option in self._order]
+                    if others and rng.random() < self.judge_noise:
+                        label = rng.choice(others)
+                labels.append(label)
+            answers.append(LabelAnswer(query.key, labels, attempts=1))
         return answers
-
-    def _noisy_label(self, text: str, label: str | None, options: Sequence[str]) -> str | None:
-        """Annotation by a noisy teacher: with probability ``label_noise`` another of the query's label options than
-        the true label (the same wrong answer for the same text every time)."""
-        rng = random.Random(f"{self.seed}:annotate:{str(text).strip()}")
-        others = [o for o in options if o != label and o in self._order]
-        if label is None or not others or rng.random() >= self.label_noise:
-            return label
-        return rng.choice(others)
 
     def _take(self, label: str) -> str | None:
         begin = self._cursor[label]
