@@ -375,3 +375,31 @@ def test_annotated_rows_reach_training_batches_with_the_teachers_labels(make_tra
     rows = callback.runner.pool.rows()
     assert {r["origin"] for r in rows} == {"annotated"} and {r["label"] for r in rows} == {"cooking"}
     assert len({r["text"] for r in rows}) == len(rows) == sum(r.get("annotated", 0) for r in rounds)
+
+
+def test_two_processes_score_shards_agree_and_train_on_annotated_rows(tmp_path):
+    """torchrun, 2 CPU processes (gloo): each rank scores half of the subset, the scores are gathered, the main
+    process alone asks the teacher, the records and rows agree, and both ranks train on annotated rows."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parent / "scripts" / "ddp_annotate.py"
+    env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", WANDB_DISABLED="true")
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
+    proc = subprocess.run([*cmd, str(tmp_path)], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    results = [json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in range(2)]
+    assert [r["world_size"] for r in results] == [2, 2] and all(r["global_step"] == 12 for r in results)
+    # 25 texts scored per round, 13 + 12 (padded to 13 so that both ranks run the same batches)
+    assert results[0]["scored"] == results[1]["scored"] == [13, 13]
+    assert results[0]["label_calls"] == 2 and results[1]["label_calls"] == 0
+    rounds = [
+        [{k: v for k, v in r.items() if k not in ("eval_metrics", "wall_time_s")} for r in x["rounds"]]
+        for x in results
+    ]
+    assert rounds[0] == rounds[1] and [r.get("annotated") for r in rounds[0][:2]] == [8, 8]
+    assert results[0]["rows"] == results[1]["rows"] and {r["origin"] for r in results[0]["rows"]} == {"annotated"}
+    assert all(r["train_marker_rows"] > 0 for r in results)
