@@ -12,7 +12,7 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 from transformers.utils import logging
 
-from .annotation import StudentScorer, check_annotation_setup, unlabeled_texts
+from .annotation import check_annotation_setup, unlabeled_texts
 from .card import ActiveKDPublisher
 from .checks import (
     TokenizePreprocess,
@@ -33,6 +33,7 @@ from .eval_alignment import EvalOrderTracker, align_texts, evaluated_key
 from .metrics import MetricsRecorder
 from .rounds import RoundRunner
 from .run_state import STATE_FILE, install_round_state, move_aside, new_run_id, saved_runner_state
+from .scoring import StudentScorer
 from .teachers.base import Teacher, TeacherUnavailableError
 from .utils import forward_params
 from .verification import check_teacher_can_verify

@@ -26,7 +26,7 @@ from typing import Any
 
 from transformers.utils import logging
 
-from .annotation import Annotator, ScoreFn, check_annotation_setup, score_sharded, unlabeled_texts
+from .annotation import Annotator, check_annotation_setup, unlabeled_texts
 from .answer_log import ANSWERS_FILE, LEGACY_RUN_ID, AnswerLog, replay_plan, request_fingerprint
 from .config import ActiveKDConfig
 from .distributed import MainProcessError, process_info, run_on_main_and_broadcast
@@ -36,6 +36,7 @@ from .policy import plan_requests
 from .pool import GeneratedPool, RowFilter
 from .quality import QualityGate
 from .run_state import STATE_FILE, new_run_id
+from .scoring import ScoreFn, score_sharded
 from .teachers.base import Teacher, TeacherRequest, TeacherResponse, generate_with_answers
 from .utils import atomic_write_text
 from .verification import DISAGREEMENT, check_teacher_can_verify, verify_batches
@@ -273,12 +274,12 @@ class RoundRunner:
 
         With ``config.source`` ``"annotate"`` or ``"both"``, ``score_fn`` gives the student's class probabilities for
         a list of texts (an array of shape ``(len(texts), num_classes)``, e.g. a
-        :class:`~hf_activekd.annotation.StudentScorer`); under several processes each one scores a shard.
+        :class:`~hf_activekd.scoring.StudentScorer`); under several processes each one scores a shard.
         """
         if self.annotator is not None and score_fn is None:
             raise ValueError(
                 f"source={self.config.source!r}: RoundRunner.run needs score_fn=... (the student's class "
-                "probabilities for a list of texts, e.g. hf_activekd.annotation.StudentScorer) to pick the texts to "
+                "probabilities for a list of texts, e.g. hf_activekd.scoring.StudentScorer) to pick the texts to "
                 "label."
             )
         round_index = len(self.rounds)

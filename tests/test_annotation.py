@@ -308,7 +308,7 @@ def test_both_splits_the_budget(tmp_path):
 def test_student_scorer_batches_without_gradients_and_restores_the_mode(tokenizer, preprocess):
     from transformers import DataCollatorWithPadding
 
-    from hf_activekd.annotation import StudentScorer
+    from hf_activekd.scoring import StudentScorer
     from testing_utils import make_model
 
     model = make_model()

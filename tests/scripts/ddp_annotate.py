@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments  # noqa: E402
 
 from hf_activekd import ActiveKDCallback, ActiveKDConfig, PoolTeacher  # noqa: E402
-from hf_activekd.annotation import StudentScorer  # noqa: E402
+from hf_activekd.scoring import StudentScorer  # noqa: E402
 from testing_utils import LABELS, MARKER, ForwardRecorder, make_dataset, make_model, make_texts, make_tokenizer  # noqa: E402
 
 SCORED: list[int] = []
