@@ -50,6 +50,9 @@ if str(ROOT) not in sys.path:
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "banking77"
 POLICIES = ("seed_only", "uniform", "guided")
+# --source annotate: the pool teacher labels texts of the pool (labels hidden), picked by ActiveKDConfig's
+# annotate_strategy (random, margin, guided); "generate" is the generation path (guided allocation), same budget
+ANNOTATE_POLICIES = ("random", "margin", "guided", "generate")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -89,7 +92,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--label-noise its answers are wrong as often as its rows (PoolTeacher's judge_noise).",
     )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--policies", nargs="+", default=list(POLICIES), choices=POLICIES)
+    p.add_argument(
+        "--policies",
+        nargs="+",
+        default=None,
+        choices=sorted(set(POLICIES) | set(ANNOTATE_POLICIES)),
+        help=f"Default: {' '.join(POLICIES)}; with --source annotate: {' '.join(ANNOTATE_POLICIES)}.",
+    )
+    p.add_argument(
+        "--source",
+        choices=("generate", "annotate"),
+        default="generate",
+        help="annotate: the unlabeled texts are the rest of the training file with labels hidden; the pool teacher\n"
+        "labels the texts each policy picks (random, margin, guided selection), against the generate path.",
+    )
+    p.add_argument("--max-unlabeled-scored", type=int, default=2048, help="ActiveKDConfig.max_unlabeled_scored.")
     p.add_argument("--allocation-power", type=float, default=None, help="Override ActiveKDConfig.allocation_power.")
     p.add_argument("--allocation-floor", type=float, default=None, help="Override ActiveKDConfig.allocation_floor.")
     p.add_argument("--ceiling-epochs", type=float, default=3.0, help="Epochs of the full-data run (0: skip it).")
@@ -250,11 +267,14 @@ def run_once(args, policy: str, seed: int, train_table, test_table, label_names,
         extra["allocation_power"] = args.allocation_power
     if args.allocation_floor is not None:
         extra["allocation_floor"] = args.allocation_floor
+    annotate = args.source == "annotate" and policy != "generate"
+    if annotate:
+        extra.update(source="annotate", annotate_strategy=policy, max_unlabeled_scored=args.max_unlabeled_scored)
     config = ActiveKDConfig(
         text_column="text",
         label_column="label",
         samples_per_round=args.samples_per_round,
-        allocation="uniform" if policy == "seed_only" else policy,
+        allocation="uniform" if policy == "seed_only" else "guided" if args.source == "annotate" else policy,
         max_rounds=0 if policy == "seed_only" else args.rounds,
         patience=0,
         mix_mode="replace",
@@ -269,6 +289,7 @@ def run_once(args, policy: str, seed: int, train_table, test_table, label_names,
         config,
         preprocess=lambda rows: tokenizer(rows["text"], truncation=True, max_length=args.max_length),
         progress=False,
+        unlabeled=list(rest["text"]) if annotate else None,  # the pool, labels hidden: the teacher knows them
     )
     trainer.add_callback(callback)
     tests = _TestRecorder()
@@ -306,6 +327,7 @@ def run_once(args, policy: str, seed: int, train_table, test_table, label_names,
         "set_aside_rows": sum(int(r.get("set_aside_rows", 0)) for r in callback.rounds),
         "harm_rounds": [r["round"] for r in callback.rounds if r.get("harm")],
         "verify_agreement": [r["verify_agreement"] for r in callback.rounds if r.get("verify_agreement") is not None],
+        "annotated": sum(int(r.get("annotated", 0)) for r in callback.rounds),
         "wall_time_s": round(wall, 1),
     }
 
@@ -447,6 +469,32 @@ def _signed(mean: float, se: float | None) -> str:
     return f"{100 * mean:+.1f}" + ("" if se is None else f" ± {100 * se:.1f}")
 
 
+def paired_final(runs: list[dict[str, Any]], policy: str, reference: str) -> dict[str, Any] | None:
+    """Final test macro-F1 of ``policy`` minus ``reference``'s on the same seeds: mean, standard error, wins."""
+    final = {(r["policy"], r["seed"]): r["rounds"][-1]["test_macro_f1"] for r in runs}
+    seeds = sorted(s for p, s in final if p == policy and (reference, s) in final)
+    if not seeds:
+        return None
+    diffs = np.array([final[(policy, s)] - final[(reference, s)] for s in seeds])
+    se = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else None
+    return {"mean": float(diffs.mean()), "se": se, "wins": int((diffs > 0).sum()), "seeds": seeds}
+
+
+def annotate_comparisons(runs: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
+    """--source annotate: guided selection against random and margin selection and the generate path (paired)."""
+    out = {}
+    lines = ["| comparison | final test macro-F1 difference (paired) | wins |", "|---|---|---|"]
+    pairs = (("guided", "random"), ("guided", "generate"), ("guided", "margin"), ("margin", "random"))
+    for policy, reference in pairs:
+        row = paired_final(runs, policy, reference)
+        if row is None:
+            continue
+        out[f"{policy}_minus_{reference}"] = row
+        se = "" if row["se"] is None else f" ± {100 * row['se']:.1f}"
+        lines.append(f"| {policy} - {reference} | {100 * row['mean']:+.1f}{se} | {row['wins']}/{len(row['seeds'])} |")
+    return out, "\n".join(lines)
+
+
 def versus_table(rows: dict[str, Any]) -> str:
     lines = [
         "| policy | final test macro-F1 | minus seed only (paired) | wins | keeping the better on validation: minus "
@@ -545,6 +593,8 @@ def plot(summary: dict[str, Any], ceiling: dict[str, Any] | None, path: str, tit
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.policies is None:
+        args.policies = list(ANNOTATE_POLICIES if args.source == "annotate" else POLICIES)
     for f in (args.train_file, args.test_file):
         if not Path(f).exists():
             print(
@@ -619,6 +669,7 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown_table(summary, reach, ceiling)
     versus = versus_seed_only(runs, args.policies)
     versus_md = versus_table(versus)
+    comparisons, comparisons_md = annotate_comparisons(runs) if args.source == "annotate" else ({}, "")
     from hf_activekd import ActiveKDConfig
 
     defaults = ActiveKDConfig()
@@ -648,6 +699,9 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "table_markdown": table,
         "versus_seed_only_markdown": versus_md,
+        "source": args.source,
+        "annotate_comparisons": comparisons,
+        "annotate_comparisons_markdown": comparisons_md,
         "wall_time_s": round(time.perf_counter() - total_start, 1),
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -656,10 +710,13 @@ def main(argv: list[str] | None = None) -> int:
     partial.unlink(missing_ok=True)
     plot_path = args.plot or str(Path(args.output).with_suffix(".png"))
     noise = f" (label noise {args.label_noise:g}, junk {args.junk:g})" if args.label_noise or args.junk else ""
-    title = f"Allocation policies, {len(label_names)} classes, PoolTeacher{noise}, {len(args.seeds)} seeds"
+    what = "Annotation vs generation" if args.source == "annotate" else "Allocation policies"
+    title = f"{what}, {len(label_names)} classes, PoolTeacher{noise}, {len(args.seeds)} seeds"
     plot(summary, ceiling, plot_path, title)
     print(table)
     print(versus_md)
+    if comparisons_md:
+        print(comparisons_md)
     if gap is not None:
         print(f"guided - uniform, final test macro-F1: {100 * gap:+.1f} points")
     print(f"results: {args.output}, plot: {plot_path}, wall time {result['wall_time_s']:.0f}s")

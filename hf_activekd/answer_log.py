@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .teachers.base import TeacherRequest, TeacherResponse
+from .teachers.base import LabelAnswer, LabelQuery, TeacherRequest, TeacherResponse
 
 ANSWERS_FILE = "answers.jsonl"
 LEGACY_RUN_ID = ""  # entries written by 0.1.0 carry no run id
@@ -75,6 +75,9 @@ class AnswerLog:
             "fingerprint": fingerprint,
             "response": response.to_dict(),
         }
+        self._write(entry)
+
+    def _write(self, entry: dict[str, Any]) -> None:
         line = json.dumps(entry, ensure_ascii=False) + "\n"
         with self._lock:
             entries = self.entries()
@@ -86,6 +89,41 @@ class AnswerLog:
                 f.flush()
                 os.fsync(f.fileno())
             entries.append(entry)
+
+    def append_labels(
+        self,
+        run_id: str,
+        round_index: int,
+        query: LabelQuery,
+        answer: LabelAnswer,
+        reasons: list[str] | None = None,
+    ) -> None:
+        """Write one annotation answer (the texts, why each was picked, and the labels the teacher gave them;
+        ``kind: "annotate"``), so that a resumed round reuses it instead of paying again (see
+        :mod:`hf_activekd.annotation`)."""
+        response = {
+            "labels": list(answer.labels),
+            "prompt_tokens": answer.prompt_tokens,
+            "completion_tokens": answer.completion_tokens,
+            "cost": answer.cost,
+            "attempts": answer.attempts,
+            "error": answer.error,
+            "faults": dict(answer.faults),
+        }
+        entry = {
+            "run_id": run_id,
+            "round": int(round_index),
+            "kind": "annotate",
+            "key": query.key,
+            "label": None,
+            "num_samples": len(query.texts),
+            "reason": "annotate",
+            "fingerprint": None,
+            "texts": list(query.texts),
+            "reasons": list(reasons or []),
+            "response": response,
+        }
+        self._write(entry)
 
     def of_run(self, run_id: str) -> list[dict[str, Any]]:
         return [e for e in self.entries() if e["run_id"] == run_id]

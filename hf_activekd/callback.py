@@ -12,6 +12,7 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 from transformers.utils import logging
 
+from .annotation import check_annotation_setup, unlabeled_texts
 from .card import ActiveKDPublisher
 from .checks import (
     TokenizePreprocess,
@@ -32,6 +33,7 @@ from .eval_alignment import EvalOrderTracker, align_texts, evaluated_key
 from .metrics import MetricsRecorder
 from .rounds import RoundRunner
 from .run_state import STATE_FILE, install_round_state, move_aside, new_run_id, saved_runner_state
+from .scoring import StudentScorer
 from .teachers.base import Teacher, TeacherUnavailableError
 from .utils import forward_params
 from .verification import check_teacher_can_verify
@@ -79,6 +81,9 @@ class ActiveKDCallback(TrainerCallback):
             ``<model repo>-activekd-data`` (never more public than the model repo: see :mod:`hf_activekd.privacy`).
         push_dataset (`bool`, defaults to `True`): Push the generated data (and its card) with the model.
         source_datasets (`Sequence[str]`, *optional*): Hub ids of your datasets, for the model card's metadata.
+        unlabeled (`Sequence[str]` or `datasets.Dataset`, *optional*): Your unlabeled in-domain texts (a dataset: its
+            ``config.text_column``). With ``config.source="annotate"`` (or ``"both"``) the teacher labels those the
+            student is weak or unsure on, each round (see :mod:`hf_activekd.annotation`).
 
     Raises:
         `ValueError`: on a setup that cannot work (no evaluation strategy or eval dataset, unknown labels, a label
@@ -97,6 +102,7 @@ class ActiveKDCallback(TrainerCallback):
         dataset_repo_id: str | None = None,
         push_dataset: bool = True,
         source_datasets: Sequence[str] | None = None,
+        unlabeled: Any = None,
     ):
         if not isinstance(teacher, Teacher):
             raise TypeError(f"teacher must be a hf_activekd Teacher (TGITeacher, PoolTeacher, ...), got {teacher!r}")
@@ -104,6 +110,9 @@ class ActiveKDCallback(TrainerCallback):
         self.teacher = teacher
         self.config = config or ActiveKDConfig()
         check_teacher_can_verify(teacher, self.config.verify)  # verify="teacher" needs Teacher.label()
+        check_annotation_setup(self.config, teacher, unlabeled)  # source="annotate" needs texts and Teacher.label()
+        annotates = self.config.source != "generate"
+        self.unlabeled = unlabeled_texts(unlabeled, self.config.text_column) if annotates else []
         self.progress = progress
         args = trainer.args
         if str(getattr(args.eval_strategy, "value", args.eval_strategy)) == "no":
@@ -303,12 +312,25 @@ class ActiveKDCallback(TrainerCallback):
             skip = "last step: no training left"
         elif control.should_training_stop:
             skip = "training stops: no training left"
-        record = self.runner.run(report, texts, metrics, state.global_step, state.epoch, skip=skip)
+        score_fn = self._student_scorer(args) if self.config.source != "generate" else None
+        record = self.runner.run(report, texts, metrics, state.global_step, state.epoch, skip=skip, score_fn=score_fn)
         self.trainer.log(self._log_payload(record))
         if self.runner.should_stop:
             logger.warning("ActiveKD stops training: %s", self.runner.stop_reason)
             control.should_training_stop = True
         return control
+
+    def _student_scorer(self, args: TrainingArguments) -> StudentScorer:
+        """Scores unlabeled texts with the student as it is now (see annotation.py)."""
+        return StudentScorer(
+            self.trainer.model,
+            self.preprocess,
+            self.trainer.data_collator,
+            self.config.text_column,
+            self.config.label_column,
+            args.per_device_eval_batch_size,
+            forward_params(self.trainer.model),
+        )
 
     @staticmethod
     def _log_payload(record: dict[str, Any]) -> dict[str, float]:
@@ -327,6 +349,8 @@ class ActiveKDCallback(TrainerCallback):
         }
         if record.get("cost"):
             payload["activekd/cost"] = record["cost"]
+        if "annotated" in record:
+            payload["activekd/annotated"] = record["annotated"]
         if record.get("set_aside_rows"):
             payload["activekd/set_aside_rows"] = record["set_aside_rows"]
         return payload
@@ -352,6 +376,7 @@ class ActiveKDCallback(TrainerCallback):
             self.progress,
             eval_texts=self._every_eval_text(),
             run_id=run_id,
+            unlabeled=self.unlabeled or None,
         )
 
     def _start_fresh(self, args: TrainingArguments) -> None:

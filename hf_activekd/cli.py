@@ -49,6 +49,11 @@ class DistillArguments:
             A test split, evaluated once after training.
         data_split (`str`, *optional*):
             Split to read from saved ``DatasetDict`` folders.
+        unlabeled_file (`str`, *optional*):
+            Your unlabeled texts (any format ``data_file`` takes, no label column needed): the teacher labels those
+            the student is weak or unsure on (``--source annotate``, the default with this option, or ``both``).
+        unlabeled_text_column (`str`, *optional*, defaults to `"text"`):
+            Column of the texts in ``unlabeled_file``.
         seed_per_class (`int`, *optional*, defaults to `8`):
             Training examples per class in the few-shot setting.
         val_per_class (`int`, *optional*, defaults to `8`):
@@ -133,6 +138,10 @@ class DistillArguments:
     train_file: str | None = field(default=None, metadata={"help": "Your own training split."})
     validation_file: str | None = field(default=None, metadata={"help": "Your own validation split."})
     test_file: str | None = field(default=None, metadata={"help": "Test split, evaluated after training."})
+    unlabeled_file: str | None = field(
+        default=None, metadata={"help": "Unlabeled texts for the teacher to label (--source annotate or both)."}
+    )
+    unlabeled_text_column: str = field(default="text", metadata={"help": "Column of the texts in --unlabeled-file."})
     data_split: str | None = field(default=None, metadata={"help": "Split to read from saved DatasetDict folders."})
     seed_per_class: int = field(default=8, metadata={"help": "Few-shot training examples per class."})
     val_per_class: int = field(default=8, metadata={"help": "Few-shot validation examples per class."})
@@ -313,6 +322,23 @@ def _prepare_data(args: DistillArguments, config: ActiveKDConfig) -> dict[str, A
     except DataError as exc:
         raise CLIError(str(exc)) from None
     return {"splits": encoded, "label_names": list(label_names), "pool": pool}
+
+
+def _load_unlabeled(args: DistillArguments, config: ActiveKDConfig) -> list[str] | None:
+    """The texts of ``--unlabeled-file`` (which makes ``--source`` default to ``annotate``)."""
+    from .data import DataError, load_table
+
+    if args.unlabeled_file is None:
+        return None
+    if config.source == "generate":
+        config.source = "annotate"
+    try:
+        table = load_table(args.unlabeled_file, args.unlabeled_text_column, None, split=args.data_split)
+    except DataError as exc:
+        raise CLIError(str(exc)) from None
+    texts = [t for t in table[args.unlabeled_text_column] if isinstance(t, str) and t.strip()]
+    print(f"Unlabeled: {len(texts)} texts from {args.unlabeled_file} (source={config.source}).", flush=True)
+    return texts
 
 
 def _string_feature():
@@ -600,7 +626,9 @@ def distill(args: DistillArguments, config: ActiveKDConfig) -> dict[str, Any]:
             compute_metrics=MetricsRecorder(None, label_names),  # accuracy and macro-F1, for the test split too
         )
         try:
-            callback = ActiveKDCallback(trainer, teacher, config, preprocess=tokenize)
+            callback = ActiveKDCallback(
+                trainer, teacher, config, preprocess=tokenize, unlabeled=_load_unlabeled(args, config)
+            )
         except ValueError as exc:
             raise CLIError(str(exc)) from None
         trainer.add_callback(callback)

@@ -7,6 +7,9 @@ from typing import Any
 
 from .quality import QUALITY_CHECKS
 
+SOURCES = ("generate", "annotate", "both")
+ANNOTATE_STRATEGIES = ("guided", "margin", "random")
+
 
 @dataclass
 class ActiveKDConfig:
@@ -113,6 +116,29 @@ class ActiveKDConfig:
         output_subdir (`str`, *optional*, defaults to `"activekd"`):
             Folder under ``args.output_dir`` holding the round files, ``rounds.json`` and the answer log.
 
+        > Annotating your unlabeled texts (see :mod:`hf_activekd.annotation`)
+
+        source (`str`, *optional*, defaults to `"generate"`):
+            Where a round's rows come from: ``"generate"`` (the teacher writes new examples), ``"annotate"`` (the
+            teacher labels texts picked from the ``unlabeled`` texts you pass to the callback or runner, where the
+            student is weak or unsure) or ``"both"`` (``annotate_share`` of the round's budget is annotated, the rest
+            generated).
+        annotate_share (`float`, *optional*, defaults to `0.5`):
+            With ``source="both"``: share of ``samples_per_round`` that is annotated.
+        annotate_strategy (`str`, *optional*, defaults to `"guided"`):
+            Which unlabeled texts are picked: ``"guided"`` (each class gets its share of the budget from the
+            per-class report, as for generation; its texts are those the student puts the class in its top two for,
+            smallest margin between the top two first, its main confusion first, at most half of a class's share per
+            predicted pair, no near-duplicates), ``"margin"`` (the smallest margins overall) or ``"random"``.
+        max_unlabeled_scored (`int`, *optional*, defaults to `2048`):
+            Unlabeled texts the student scores per round: a random subset, new each round, of the texts not labelled
+            yet (nor training or validation texts).
+        annotate_texts_per_request (`int`, *optional*, defaults to `8`):
+            Texts in one labelling request to the teacher.
+        annotate_none_option (`bool`, *optional*, defaults to `True`):
+            Let the teacher answer ``"none of these"`` for a text that fits no label; the text is dropped (counted as
+            ``none_of_these``).
+
         > Quality gate of generated rows
 
         quality_checks (`list[str]`, *optional*, defaults to all checks):
@@ -214,6 +240,34 @@ class ActiveKDConfig:
     )
     output_subdir: str = field(default="activekd", metadata={"help": "Folder under output_dir for round files."})
 
+    # Annotating your unlabeled texts
+    source: str = field(
+        default="generate",
+        metadata={
+            "help": "Where rows come from: the teacher writes them (generate), labels your unlabeled texts "
+            "(annotate), or both.",
+            "choices": ["generate", "annotate", "both"],
+        },
+    )
+    annotate_share: float = field(
+        default=0.5, metadata={"help": "With source='both': share of samples_per_round that is annotated."}
+    )
+    annotate_strategy: str = field(
+        default="guided",
+        metadata={
+            "help": "Which unlabeled texts are labelled: guided (weak classes, small margin, spread out), margin, "
+            "or random.",
+            "choices": ["guided", "margin", "random"],
+        },
+    )
+    max_unlabeled_scored: int = field(
+        default=2048, metadata={"help": "Unlabeled texts the student scores per round (a random subset)."}
+    )
+    annotate_texts_per_request: int = field(default=8, metadata={"help": "Texts in one labelling request."})
+    annotate_none_option: bool = field(
+        default=True, metadata={"help": "Let the teacher answer 'none of these' (the text is dropped)."}
+    )
+
     # Quality gate of generated rows
     quality_checks: list[str] = field(
         default_factory=lambda: list(QUALITY_CHECKS),
@@ -271,8 +325,30 @@ class ActiveKDConfig:
             errors.append(f"near_duplicate_threshold must be in (0, 1], got {self.near_duplicate_threshold}")
         if not 0.0 <= self.min_letter_ratio <= 1.0:
             errors.append(f"min_letter_ratio must be in [0, 1], got {self.min_letter_ratio}")
+        if self.source not in SOURCES:
+            errors.append(f"source must be one of {list(SOURCES)}, got {self.source!r}")
+        if not 0.0 <= self.annotate_share <= 1.0:
+            errors.append(f"annotate_share must be in [0, 1], got {self.annotate_share}")
+        if self.annotate_strategy not in ANNOTATE_STRATEGIES:
+            errors.append(
+                f"annotate_strategy must be one of {list(ANNOTATE_STRATEGIES)}, got {self.annotate_strategy!r}"
+            )
+        if self.max_unlabeled_scored < 1:
+            errors.append(f"max_unlabeled_scored must be >= 1, got {self.max_unlabeled_scored}")
+        if self.annotate_texts_per_request < 1:
+            errors.append(f"annotate_texts_per_request must be >= 1, got {self.annotate_texts_per_request}")
         if errors:
             raise ValueError("Invalid ActiveKDConfig: " + "; ".join(errors))
+
+    def split_budget(self) -> tuple[int, int]:
+        """``(generated, annotated)`` samples per round: all of ``samples_per_round`` to one source, or split by
+        ``annotate_share`` with ``source="both"``."""
+        if self.source == "generate":
+            return self.samples_per_round, 0
+        if self.source == "annotate":
+            return 0, self.samples_per_round
+        annotated = int(round(self.samples_per_round * self.annotate_share))
+        return self.samples_per_round - annotated, annotated
 
     def resolve_greater_is_better(self, args: Any = None) -> bool:
         """Whether a larger ``metric_for_rounds`` is better (see ``greater_is_better``).

@@ -102,8 +102,10 @@ class RowFilter:
         """Protect more texts (copies and near copies are dropped as ``eval_text``)."""
         self.eval_index.add(t for t in texts if isinstance(t, str) and t.strip())
 
-    def check(self, sample: GeneratedSample, prompt_texts: Sequence[str] = ()) -> str | None:
-        """The drop reason for ``sample``, or None when it is accepted (it is then marked as seen)."""
+    def check(self, sample: GeneratedSample, prompt_texts: Sequence[str] = (), quality: bool = True) -> str | None:
+        """The drop reason for ``sample``, or None when it is accepted (it is then marked as seen). ``quality=False``
+        skips the quality gate (for the user's own texts, labelled by the teacher: see :mod:`hf_activekd.annotation`);
+        the text still joins the gate's index of accepted rows."""
         if sample.label not in self._known:
             return "unknown_label"
         text = sample.text.strip() if isinstance(sample.text, str) else ""
@@ -120,7 +122,7 @@ class RowFilter:
             return "eval_text"
         if key in self.seen:
             return "duplicate"
-        reason = self.quality.check(text, sample.label, prompt_texts)
+        reason = self.quality.check(text, sample.label, prompt_texts) if quality else None
         if reason is not None:
             return reason
         self.seen.add(key)
@@ -151,6 +153,7 @@ class RowFilter:
                     "reason": request.reason,
                     "request": request.key,
                     "teacher": teacher,
+                    "origin": "generated",
                 }
             )
         return rows, drops

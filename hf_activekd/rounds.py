@@ -20,11 +20,13 @@ import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from transformers.utils import logging
 
+from .annotation import Annotator, check_annotation_setup, unlabeled_texts
 from .answer_log import ANSWERS_FILE, LEGACY_RUN_ID, AnswerLog, replay_plan, request_fingerprint
 from .config import ActiveKDConfig
 from .distributed import MainProcessError, process_info, run_on_main_and_broadcast
@@ -34,6 +36,7 @@ from .policy import plan_requests
 from .pool import GeneratedPool, RowFilter
 from .quality import QualityGate
 from .run_state import STATE_FILE, new_run_id
+from .scoring import ScoreFn, score_sharded
 from .teachers.base import Teacher, TeacherRequest, TeacherResponse, generate_with_answers
 from .utils import atomic_write_text
 from .verification import DISAGREEMENT, check_teacher_can_verify, verify_batches
@@ -42,6 +45,27 @@ logger = logging.get_logger(__name__)
 
 ROUNDS_FILE = "rounds.json"
 __all__ = ["ANSWERS_FILE", "ROUNDS_FILE", "STATE_FILE", "RoundRunner"]
+
+
+def _no_generation() -> dict[str, Any]:
+    """The generation stats of a round that generated nothing (``source="annotate"``)."""
+    return {
+        "tokens_in": 0,
+        "tokens_out": 0,
+        "cost": 0.0,
+        "cache_hits": 0,
+        "replayed": 0,
+        "failed_requests": 0,
+        "generated": True,
+        "requested": 0,
+        "requests": 0,
+        "accepted": 0,
+        "dropped": {},
+        "faults": {},
+        "requested_by_class": {},
+        "accepted_by_class": {},
+        "reasons": {},
+    }
 
 
 def _scalar_metrics(metrics: dict[str, Any] | None) -> dict[str, float]:
@@ -66,6 +90,10 @@ class RoundRunner:
             dropped (``eval_text``), whether or not a prompt quoted them. Texts passed to :meth:`run` are added.
         run_id (`str`, *optional*): The run this runner belongs to; defaults to a new one. Logged answers are replayed
             only for the same run (see :meth:`load_state_dict`).
+        unlabeled (`Sequence[str]` or `datasets.Dataset`, *optional*): Your unlabeled texts (a dataset: its
+            ``config.text_column``), needed by ``config.source="annotate"`` or ``"both"``: the teacher labels those
+            the student is weak or unsure on (see :mod:`hf_activekd.annotation`); :meth:`run` then needs a
+            ``score_fn``.
     """
 
     def __init__(
@@ -78,8 +106,10 @@ class RoundRunner:
         progress: bool = True,
         eval_texts: Sequence[str] = (),
         run_id: str | None = None,
+        unlabeled: Any = None,
     ):
         check_teacher_can_verify(teacher, config.verify)  # before any round is paid
+        check_annotation_setup(config, teacher, unlabeled)
         self.teacher = teacher
         self.config = config
         self.label_names = list(label_names)
@@ -104,6 +134,10 @@ class RoundRunner:
         self.run_id = run_id or new_run_id()
         self.log = AnswerLog(self.output_dir)
         self.rank, self.world_size = process_info()
+        self.annotator: Annotator | None = None
+        if config.source != "generate":
+            texts = unlabeled_texts(unlabeled, config.text_column)
+            self.annotator = Annotator(texts, config, self.label_names, self.filter, self.log)
 
     # ------------------------------------------------------------------ state
     @property
@@ -117,7 +151,11 @@ class RoundRunner:
 
     def answers(self) -> dict[str, dict[str, Any]]:
         """The successful teacher answers of this run so far, by request key (the latest one per key)."""
-        return {e["key"]: e["response"] for e in self.log.of_run(self.run_id) if e["response"].get("error") is None}
+        return {
+            e["key"]: e["response"]
+            for e in self.log.of_run(self.run_id)
+            if e["response"].get("error") is None and e.get("kind") != "annotate"
+        }
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -225,6 +263,7 @@ class RoundRunner:
         global_step: int = 0,
         epoch: float | None = None,
         skip: str | None = None,
+        score_fn: ScoreFn | None = None,
     ) -> dict[str, Any]:
         """Judge the evaluation, and unless training should stop, ``max_rounds`` is reached or ``skip`` gives a reason
         not to generate (e.g. ``"last step: no training left"``), ask the teacher for new samples and store the
@@ -232,7 +271,17 @@ class RoundRunner:
         in ``skipped``).
 
         Call it on every process: the teacher runs on the main process and the result is broadcast.
+
+        With ``config.source`` ``"annotate"`` or ``"both"``, ``score_fn`` gives the student's class probabilities for
+        a list of texts (an array of shape ``(len(texts), num_classes)``, e.g. a
+        :class:`~hf_activekd.scoring.StudentScorer`); under several processes each one scores a shard.
         """
+        if self.annotator is not None and score_fn is None:
+            raise ValueError(
+                f"source={self.config.source!r}: RoundRunner.run needs score_fn=... (the student's class "
+                "probabilities for a list of texts, e.g. hf_activekd.scoring.StudentScorer) to pick the texts to "
+                "label."
+            )
         round_index = len(self.rounds)
         value = self.metric_value(report, metrics)
         is_best = self._judge(value, round_index)
@@ -283,8 +332,9 @@ class RoundRunner:
             if eval_texts is not None and eval_texts is not self._protected:
                 self.filter.add_eval_texts(eval_texts)  # every text a prompt may quote
                 self._protected = eval_texts
+            scored = self._score_unlabeled(round_index, score_fn) if self.annotator is not None else None
             try:
-                result = run_on_main_and_broadcast(lambda: self._generate(report, eval_texts, round_index))
+                result = run_on_main_and_broadcast(lambda: self._generate(report, eval_texts, round_index, scored))
             except MainProcessError as exc:
                 if self.config.teacher_on_failure == "raise":
                     raise
@@ -327,14 +377,67 @@ class RoundRunner:
             else "were already set aside",
         )
 
-    def _generate(self, report: EvalReport, eval_texts: Sequence[str] | None, round_index: int) -> dict[str, Any]:
+    def _score_unlabeled(self, round_index: int, score_fn: ScoreFn) -> tuple[list[int], Any]:
+        """This round's candidate unlabeled texts (chosen on the main process) and the student's scores for them
+        (computed in shards on every process, gathered)."""
+        positions = run_on_main_and_broadcast(lambda: self.annotator.candidates(round_index, self.run_id))
+        return positions, score_sharded(score_fn, [self.annotator.texts[i] for i in positions])
+
+    def _generate(
+        self,
+        report: EvalReport,
+        eval_texts: Sequence[str] | None,
+        round_index: int,
+        scored: tuple[list[int], Any] | None = None,
+    ) -> dict[str, Any]:
+        """One round's teacher work on the main process: generated rows, annotated rows, or both (``config.source``),
+        written to the round's file."""
+        start = time.perf_counter()
+        generate, annotate = self.config.split_budget()
+        if generate:
+            config = replace(self.config, samples_per_round=generate) if annotate else self.config
+            result = self._generate_rows(report, eval_texts, round_index, config)
+        else:
+            result = {"rows": [], "stats": _no_generation(), "error": None}
+        rows, stats = result["rows"], result["stats"]
+        if self.annotator is not None and annotate:
+            annotated, more = self.annotator.annotate(
+                self.teacher, report, scored, annotate, round_index, self.run_id, self.progress
+            )
+            rows = rows + annotated
+            stats.update(more)
+            stats["requests"] += more["annotate_requests"]
+            stats["failed_requests"] += more["annotate_failed_requests"]
+            stats["requested"] += more["annotate_requested"]
+            stats["accepted"] += len(annotated)
+            stats["replayed"] += more["annotate_replayed"]
+            stats["tokens_in"] += more["annotate_tokens_in"]
+            stats["tokens_out"] += more["annotate_tokens_out"]
+            stats["cost"] += more["annotate_cost"]
+            drops = Counter(stats["dropped"]) + Counter(more["annotate_dropped"])
+            stats["dropped"] = {k: drops[k] for k in sorted(drops)}
+            accepted = Counter(stats["accepted_by_class"]) + Counter(r["label"] for r in annotated)
+            stats["accepted_by_class"] = dict(accepted)
+            if stats["requests"] and stats["failed_requests"] == stats["requests"]:
+                result["error"] = result["error"] or "every teacher request failed"
+            elif result["error"] == "every teacher request failed":
+                result["error"] = None  # the labelling requests were answered
+        if rows:
+            self.pool.write_round(round_index, rows)
+        stats["source"] = self.config.source
+        stats["wall_time_s"] = round(time.perf_counter() - start, 4)
+        return {"rows": rows, "stats": stats, "error": result["error"]}
+
+    def _generate_rows(
+        self, report: EvalReport, eval_texts: Sequence[str] | None, round_index: int, config: ActiveKDConfig
+    ) -> dict[str, Any]:
         start = time.perf_counter()
         earlier: dict[str, list[str]] = defaultdict(list)
         for row in self.pool.rows():
             earlier[row["label"]].append(row["text"])
-        requests = plan_requests(report, self.config, round_index, eval_texts, earlier)
+        requests = plan_requests(report, config, round_index, eval_texts, earlier)
         fingerprints = {r.key: request_fingerprint(r, self.teacher.name) for r in requests}
-        logged = [e for e in self.log.of_run(self.run_id) if e["round"] == round_index]
+        logged = [e for e in self.log.of_run(self.run_id) if e["round"] == round_index and e.get("kind") != "annotate"]
         replayed, to_send, extra = replay_plan(requests, logged, fingerprints)
         if replayed or extra:
             logger.warning(
@@ -425,8 +528,6 @@ class RoundRunner:
         for _, accepted in batches:
             rows.extend(accepted)
             accepted_by_class.update(r["label"] for r in accepted)
-        if rows:
-            self.pool.write_round(round_index, rows)
         if error is None and requests and stats["failed_requests"] == len(requests):
             error = "every teacher request failed"
         wall = time.perf_counter() - start

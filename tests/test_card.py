@@ -201,7 +201,8 @@ def test_card_and_data_in_output_dir_without_push(trained):
     assert (out / "activekd_rounds.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     generated = [json.loads(line) for line in (out / "activekd" / "generated.jsonl").read_text().splitlines()]
     assert len(generated) == len(rows)
-    assert set(generated[0]) == {"text", "label", "round", "reason", "teacher"}
+    assert set(generated[0]) == {"text", "label", "round", "reason", "teacher", "origin"}
+    assert {g["origin"] for g in generated} == {"generated"}  # annotated rows say "annotated" (test_annotation.py)
     dataset_card = (out / "activekd" / "dataset_card.md").read_text()
     assert "annotations_creators:\n- machine-generated" in dataset_card
     assert "[tester/tiny-student](" in dataset_card

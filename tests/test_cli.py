@@ -252,3 +252,36 @@ def test_classlabel_column_keeps_its_names(tmp_path):
     train = data["splits"]["train"]
     truth = dict(zip(texts, (LABELS[y] for y in labels)))
     assert all(truth[t] == data["label_names"][i] for t, i in zip(train["text"], train["label"]))
+
+
+def test_distill_annotates_an_unlabeled_file_with_the_pool_teacher(tmp_path, capsys, data_csv, student):
+    """--unlabeled-file: the texts of the whole table, labels hidden; the pool teacher labels the ones picked (never a
+    training or validation text); the rows are marked annotated in the generated data."""
+    with open(data_csv, encoding="utf-8") as f:
+        truth = {row["sentence"]: row["topic"] for row in csv.DictReader(f)}
+    unlabeled = tmp_path / "unlabeled.csv"
+    with open(unlabeled, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["message"])
+        writer.writerows([t] for t in truth)
+    out = tmp_path / "out"
+    argv = ["distill", "--data-file", data_csv, "--text-column", "sentence", "--label-column", "topic"]
+    argv += ["--student", student, "--seed-per-class", "4", "--val-per-class", "5", "--simulate-from", "rest"]
+    argv += ["--unlabeled-file", str(unlabeled), "--unlabeled-text-column", "message", "--samples-per-round", "8"]
+    argv += ["--output-dir", str(out), *FAST]
+    assert cli.main(argv) == 0
+    stdout = capsys.readouterr().out
+    assert "Unlabeled: 120 texts from" in stdout and "(source=annotate)" in stdout
+    rows = [json.loads(x) for x in (out / "activekd" / "generated.jsonl").read_text().splitlines()]
+    assert len(rows) == 16 and {r["origin"] for r in rows} == {"annotated"}
+    assert all(r["label"] == truth[r["text"]] for r in rows)  # the teacher's (the pool's true) labels
+    rounds = json.loads((out / "activekd" / "rounds.json").read_text())
+    assert [r.get("annotated") for r in rounds[:2]] == [8, 8] and rounds[0]["annotate_scored"] == 120 - 4 * 4 - 4 * 5
+
+    code = cli.main(
+        ["distill", "--data-file", data_csv, "--text-column", "sentence", "--label-column", "topic"]
+        + ["--student", student, "--source", "annotate", "--simulate-from", "rest"]
+        + ["--output-dir", str(tmp_path / "out2")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "--unlabeled-file" in err and "Traceback" not in err

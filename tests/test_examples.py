@@ -106,3 +106,11 @@ def test_publish_to_hub(tmp_path):
     card = files["README.md"].decode()
     assert "pool-simulation" in card and token not in card
     _assert_learned(_round_f1s(tmp_path), out)
+
+
+def test_annotate_unlabeled(tmp_path):
+    out = _run([sys.executable, str(EXAMPLES / "annotate_unlabeled.py"), "--fast", "--output-dir", str(tmp_path)])
+    assert "the teacher labelled 0 of" not in out
+    rows = [json.loads(r) for r in (tmp_path / "activekd" / "generated.jsonl").read_text().splitlines()]
+    assert rows and {r["origin"] for r in rows} == {"annotated"} and {r["text"] for r in rows} <= _pool_texts()
+    _assert_learned(_round_f1s(tmp_path), out)

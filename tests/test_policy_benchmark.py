@@ -121,3 +121,32 @@ def test_noisy_teacher_run_and_resume(bench, tmp_path):
     assert "minus_seed_only" not in versus["seed_only"]
     assert "| guided |" in result["versus_seed_only_markdown"]
     assert not partial.exists()
+
+
+def test_annotate_source_compares_selections_with_the_generate_path(bench, tmp_path):
+    """--source annotate: random, margin and guided selection label pool texts (labels hidden), the generate path
+    writes from the same pool; the same number of texts per round, paired comparisons in the results."""
+    student = tmp_path / "student"
+    make_tokenizer(student)
+    make_model().save_pretrained(student)
+    output = tmp_path / "results" / "policy_annotate.json"
+    argv = ["--train-file", _csv(tmp_path / "train.csv", 25, 1), "--test-file", _csv(tmp_path / "test.csv", 6, 2)]
+    argv += ["--student", str(student), "--num-hidden-layers", "0", "--freeze-embeddings", "0", "--max-length", "16"]
+    argv += ["--seed-per-class", "3", "--val-per-class", "3", "--test-per-class", "5", "--rounds", "2"]
+    argv += ["--samples-per-round", "8", "--steps-per-round", "2", "--batch-size", "8", "--rows-per-batch", "4"]
+    argv += ["--seeds", "0", "1", "--ceiling-epochs", "0", "--learning-rate", "3e-3", "--output", str(output)]
+    assert bench.main([*argv, "--source", "annotate", "--max-unlabeled-scored", "40"]) == 0
+    result = json.loads(output.read_text())
+    assert result["source"] == "annotate" and set(result["summary"]) == {"random", "margin", "guided", "generate"}
+    for run in result["runs"]:
+        assert run["requested"] == 16 and run["accepted"] == 16
+        assert run["annotated"] == (0 if run["policy"] == "generate" else 16)
+    comparisons = result["annotate_comparisons"]
+    assert set(comparisons) == {
+        "guided_minus_random",
+        "guided_minus_generate",
+        "guided_minus_margin",
+        "margin_minus_random",
+    }
+    assert comparisons["guided_minus_random"]["seeds"] == [0, 1]
+    assert "| guided - generate |" in result["annotate_comparisons_markdown"]

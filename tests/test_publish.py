@@ -122,7 +122,7 @@ def test_push_to_hub_uploads_model_card_plot_and_dataset(hub, make_trainer, pool
     shards = [p for p in data.files if p.startswith("data/") and p.endswith(".parquet")]
     assert len(shards) == 1
     pushed = _parquet_rows(data.files[shards[0]])
-    assert len(pushed) == len(rows) and set(pushed[0]) == {"text", "label", "round", "reason", "teacher"}
+    assert len(pushed) == len(rows) and set(pushed[0]) == {"text", "label", "round", "reason", "teacher", "origin"}
     assert sorted(r["text"] for r in pushed) == sorted(r["text"] for r in rows)
     dataset_card = DatasetCard(data.files["README.md"].decode())
     assert dataset_card.data.annotations_creators == ["machine-generated"]

@@ -174,10 +174,12 @@ class PoolTeacher(Teacher):
         return responses
 
     def label(self, queries: list[LabelQuery], progress: bool = False) -> list[LabelAnswer]:
-        """Teacher verification, simulated: the pool's true label of each text it holds, `None` (no answer: the row
-        stays, unverified) for a text it does not know. With ``judge_noise`` that share of the answers is another of
-        the query's label options (drawn with a generator seeded by ``seed``, the query's key and the text), so the
-        agreement rate mixes the writer's errors with the judge's, as with an LLM; without it the judge is an oracle.
+        """Teacher verification and annotation, simulated: the pool's true label of each text it holds, `None` (no
+        answer: a verified row stays, unverified; an annotated text is dropped) for a text it does not know. With
+        ``judge_noise`` that share of the answers is another class among the query's label options (drawn with a
+        generator seeded by ``seed``, the query's key and the text), so the agreement rate mixes the writer's errors
+        with the judge's, as with an LLM, and annotations are as noisy as generated rows; without it the judge is an
+        oracle.
         """
         answers = []
         for query in queries:
@@ -186,7 +188,8 @@ class PoolTeacher(Teacher):
                 label = self._true_label.get(str(text).strip())
                 if label is not None and self.judge_noise:
                     rng = random.Random(f"{self.seed}:judge:{query.key}:{position}:{text}")
-                    others = [option for option in query.label_options if option != label]
+                    # a class, never "none of these" (an annotation option, see annotation.py): a wrong label
+                    others = [option for option in query.label_options if option != label and option in self._order]
                     if others and rng.random() < self.judge_noise:
                         label = rng.choice(others)
                 labels.append(label)
