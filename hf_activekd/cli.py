@@ -324,8 +324,10 @@ def _prepare_data(args: DistillArguments, config: ActiveKDConfig) -> dict[str, A
     return {"splits": encoded, "label_names": list(label_names), "pool": pool}
 
 
-def _load_unlabeled(args: DistillArguments, config: ActiveKDConfig) -> list[str] | None:
-    """The texts of ``--unlabeled-file`` (which makes ``--source`` default to ``annotate``)."""
+def _load_unlabeled(args: DistillArguments, config: ActiveKDConfig, test_texts=()) -> list[str] | None:
+    """The texts of ``--unlabeled-file`` (which makes ``--source`` default to ``annotate``), without the texts of the
+    test split: labelled and trained on, they would make the test metrics a measure of memory. (Training and
+    validation texts are left out by the round runner.)"""
     from .data import DataError, load_table
 
     if args.unlabeled_file is None:
@@ -337,8 +339,11 @@ def _load_unlabeled(args: DistillArguments, config: ActiveKDConfig) -> list[str]
     except DataError as exc:
         raise CLIError(str(exc)) from None
     texts = [t for t in table[args.unlabeled_text_column] if isinstance(t, str) and t.strip()]
-    print(f"Unlabeled: {len(texts)} texts from {args.unlabeled_file} (source={config.source}).", flush=True)
-    return texts
+    held_out = {" ".join(t.split()) for t in test_texts}
+    kept = [t for t in texts if " ".join(t.split()) not in held_out]
+    note = f"; {len(texts) - len(kept)} texts of the test split left out" if len(kept) < len(texts) else ""
+    print(f"Unlabeled: {len(kept)} texts from {args.unlabeled_file} (source={config.source}){note}.", flush=True)
+    return kept
 
 
 def _string_feature():
@@ -627,7 +632,11 @@ def distill(args: DistillArguments, config: ActiveKDConfig) -> dict[str, Any]:
         )
         try:
             callback = ActiveKDCallback(
-                trainer, teacher, config, preprocess=tokenize, unlabeled=_load_unlabeled(args, config)
+                trainer,
+                teacher,
+                config,
+                preprocess=tokenize,
+                unlabeled=_load_unlabeled(args, config, splits["test"]["text"] if "test" in splits else ()),
             )
         except ValueError as exc:
             raise CLIError(str(exc)) from None

@@ -266,17 +266,21 @@ def test_distill_annotates_an_unlabeled_file_with_the_pool_teacher(tmp_path, cap
         writer.writerows([t] for t in truth)
     out = tmp_path / "out"
     argv = ["distill", "--data-file", data_csv, "--text-column", "sentence", "--label-column", "topic"]
-    argv += ["--student", student, "--seed-per-class", "4", "--val-per-class", "5", "--simulate-from", "rest"]
-    argv += ["--unlabeled-file", str(unlabeled), "--unlabeled-text-column", "message", "--samples-per-round", "8"]
-    argv += ["--output-dir", str(out), *FAST]
+    argv += ["--student", student, "--seed-per-class", "4", "--val-per-class", "5", "--test-per-class", "5"]
+    argv += ["--simulate-from", "rest", "--unlabeled-file", str(unlabeled), "--unlabeled-text-column", "message"]
+    argv += ["--samples-per-round", "8", "--output-dir", str(out), *FAST]
     assert cli.main(argv) == 0
     stdout = capsys.readouterr().out
-    assert "Unlabeled: 120 texts from" in stdout and "(source=annotate)" in stdout
+    assert "Unlabeled: 100 texts from" in stdout and "(source=annotate)" in stdout
+    assert "20 texts of the test split left out" in stdout
     rows = [json.loads(x) for x in (out / "activekd" / "generated.jsonl").read_text().splitlines()]
     assert len(rows) == 16 and {r["origin"] for r in rows} == {"annotated"}
     assert all(r["label"] == truth[r["text"]] for r in rows)  # the teacher's (the pool's true) labels
+    test_texts = set(cli._prepare_data(*cli.parse_distill_args(argv[1:]))["splits"]["test"]["text"])
+    assert len(test_texts) == 20 and not test_texts & {r["text"] for r in rows}  # the test split is never trained on
     rounds = json.loads((out / "activekd" / "rounds.json").read_text())
-    assert [r.get("annotated") for r in rounds[:2]] == [8, 8] and rounds[0]["annotate_scored"] == 120 - 4 * 4 - 4 * 5
+    assert [r.get("annotated") for r in rounds[:2]] == [8, 8]
+    assert rounds[0]["annotate_scored"] == 120 - 4 * 4 - 4 * 5 - 4 * 5
 
     code = cli.main(
         ["distill", "--data-file", data_csv, "--text-column", "sentence", "--label-column", "topic"]
