@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from transformers import TrainerCallback
 
 from hf_activekd import ActiveKDConfig, PoolTeacher
 from hf_activekd.server import ScriptedBackend, TeacherServer
@@ -24,21 +25,36 @@ SCRIPTS = Path(__file__).parent / "scripts"
 class LaggingTeacher(PoolTeacher):
     """A pool teacher that answers a round only once training has gone ``lag_steps`` steps past the step at which the
     round was asked for (or after ``timeout_s``, whichever comes first): with a blocking round, training cannot move,
-    so it answers at the timeout. ``fail_round``: that round raises instead, as a crashed client would."""
+    so it answers at the timeout. ``fail_round``: that round raises instead, as a crashed client would. ``release``:
+    an event that also lets it answer (``release_delay_s`` later), e.g. set when training ends."""
 
-    def __init__(self, trainer=None, lag_steps: int = 3, timeout_s: float = 20.0, fail_round=None, **kwargs):
+    def __init__(
+        self,
+        trainer=None,
+        lag_steps: int = 3,
+        timeout_s: float = 20.0,
+        fail_round=None,
+        release: threading.Event | None = None,
+        release_delay_s: float = 0.0,
+        **kwargs,
+    ):
         texts, labels = make_texts(60, seed=7)
         super().__init__([f"{MARKER} {t}" for t in texts], labels, label_names=LABELS, seed=0, **kwargs)
         self.trainer = trainer
         self.lag_steps = lag_steps
         self.timeout_s = timeout_s
         self.fail_round = fail_round
+        self.release = release or threading.Event()
+        self.release_delay_s = release_delay_s
         self.calls: list[dict] = []  # per generate call: the step asked at, the step answered at, the thread
 
     def generate(self, requests, progress=True, on_answer=None):
         asked = self.trainer.state.global_step
         deadline = time.monotonic() + self.timeout_s
         while self.trainer.state.global_step < asked + self.lag_steps and time.monotonic() < deadline:
+            if self.release.is_set():
+                time.sleep(self.release_delay_s)
+                break
             time.sleep(0.005)
         round_index = int(requests[0].key.split("/")[0][1:])
         self.calls.append(
@@ -54,9 +70,21 @@ class LaggingTeacher(PoolTeacher):
         return super().generate(requests, progress, on_answer)
 
 
-def _train(make_trainer, preprocess, teacher_kwargs=None, trainer_kwargs=None, **config):
+class ReleaseAtEnd(TrainerCallback):
+    """Sets ``event`` when training ends (added before ActiveKDCallback, so it runs first)."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.event.set()
+
+
+def _train(make_trainer, preprocess, teacher_kwargs=None, trainer_kwargs=None, release_at_end=False, **config):
     trainer = make_trainer(**(trainer_kwargs or {}))
     teacher = LaggingTeacher(trainer, **(teacher_kwargs or {}))
+    if release_at_end:
+        trainer.add_callback(ReleaseAtEnd(teacher.release))
     config.setdefault("overlap", True)
     callback = attach_callback(trainer, teacher, preprocess, **config)
     return trainer, teacher, callback
@@ -142,12 +170,13 @@ def test_skip_policy_skips_the_evaluations_round_and_records_it(make_trainer, pr
 
 def test_round_in_flight_at_the_end_is_awaited_and_recorded(make_trainer, preprocess):
     # evaluations at steps 5, 10 and 12 (the last step: no round), training ends at 12: round 1 (asked at 10) cannot
-    # get 5 more steps; "skip" leaves it in flight at the last evaluation, so it is still in flight at the end
+    # get 5 more steps, so it answers only when training ends; "skip" leaves it in flight at the last evaluation
     trainer, _, callback = _train(
         make_trainer,
         preprocess,
-        teacher_kwargs={"lag_steps": 5, "timeout_s": 4.0},
+        teacher_kwargs={"lag_steps": 5, "timeout_s": 60.0},
         trainer_kwargs={"max_steps": 12},
+        release_at_end=True,
         overlap_policy="skip",
     )
     trainer.train()
@@ -166,8 +195,9 @@ def test_round_in_flight_at_the_end_is_cancelled_when_asked(make_trainer, prepro
     trainer, _, callback = _train(
         make_trainer,
         preprocess,
-        teacher_kwargs={"lag_steps": 5, "timeout_s": 4.0},
+        teacher_kwargs={"lag_steps": 5, "timeout_s": 60.0, "release_delay_s": 0.5},
         trainer_kwargs={"max_steps": 12},
+        release_at_end=True,
         overlap_policy="skip",
         overlap_at_end="cancel",
     )
