@@ -146,13 +146,19 @@ def test_wait_policy_waits_for_the_round_in_flight(make_trainer, preprocess):
     # the teacher needs 7 steps: the next evaluation (5 steps later) comes first and waits for it (until the teacher's
     # time-out, 6 s after the request: far more than 5 steps take)
     trainer, teacher, callback = _train(
-        make_trainer, preprocess, teacher_kwargs={"lag_steps": 7, "timeout_s": 6.0}, overlap_policy="wait"
+        make_trainer,
+        preprocess,
+        teacher_kwargs={"lag_steps": 7, "timeout_s": 6.0},
+        overlap_policy="wait",
+        max_rounds=2,
     )
     trainer.train()
     rounds = callback.rounds
     assert rounds[0]["arrived_at_step"] == 10 and rounds[0]["waited_s"] > 0.5  # settled by the evaluation at 10
     assert rounds[1]["generated"] and "skipped" not in rounds[1]  # which then ran its own round
-    assert [c["asked"] for c in teacher.calls] == [5, 10, 15]
+    assert rounds[1]["arrived_at_step"] == 15 and rounds[1]["accepted"] == 8
+    assert rounds[2]["skipped"] == "max_rounds=2 reached"  # overlapped rounds count as blocking ones do
+    assert [c["asked"] for c in teacher.calls] == [5, 10]
 
 
 def test_skip_policy_skips_the_evaluations_round_and_records_it(make_trainer, preprocess):
