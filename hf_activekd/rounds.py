@@ -290,7 +290,7 @@ class RoundRunner:
             round_index,
             self.config.resolve_greater_is_better(),
             self.config.harm_delta,
-            global_step=int(global_step),
+            global_step=int(global_step) if self.config.overlap else None,  # overlap: by the steps rows arrived at
         )
         if harm is not None:
             self._handle_harm(record, harm)
