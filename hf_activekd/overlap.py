@@ -256,7 +256,9 @@ def finish(runner: RoundRunner, global_step: int) -> dict[str, Any] | None:
 
 def resume(runner: RoundRunner) -> None:
     """After a restore (every process): send again the plan of the round that was in flight at the checkpoint; its
-    answers already in the answer log are replayed, not bought again. In blocking mode the round is finished now."""
+    answers already in the answer log are replayed, not bought again. When its plan is gone (``in-flight.json`` holds
+    a later round, or the checkpoint was copied elsewhere), the round is made of the answers logged for it alone. In
+    blocking mode the round is finished now."""
     record = in_flight_record(runner)
     if record is None:
         return
@@ -266,21 +268,20 @@ def resume(runner: RoundRunner) -> None:
         try:
             plan = json.loads((runner.output_dir / PLAN_FILE).read_text(encoding="utf-8"))
         except (FileNotFoundError, json.JSONDecodeError):
-            return False
-        if plan.get("run_id") != runner.run_id or plan.get("round") != round_index:
-            return False
-        requests = [TeacherRequest(**r) for r in plan["requests"]]
-        logger.warning("ActiveKD: round %d was in flight at the checkpoint: its requests are sent again.", round_index)
+            plan = {}
+        found = plan.get("run_id") == runner.run_id and plan.get("round") == round_index
+        requests = [TeacherRequest(**r) for r in plan["requests"]] if found else []
+        logger.warning(
+            "ActiveKD: round %d was in flight at the checkpoint: %s",
+            round_index,
+            "its requests are sent again (answers already logged are replayed)"
+            if found
+            else f"its plan ({PLAN_FILE}) is gone, so it is made of the answers logged for it",
+        )
         _start(runner, round_index, requests, time.perf_counter())
-        return True
+        return found
 
     if not run_on_main_and_broadcast(restart):
-        record.pop("in_flight", None)
-        record["error"] = (
-            f"round {round_index} was in flight at the checkpoint and its plan ({PLAN_FILE}) is gone: its answers "
-            "were not used"
-        )
-        _write(runner)
-        return
+        record["resumed_without_plan"] = True
     if not runner.config.overlap:  # resumed in blocking mode: finish it now
         settle(runner, record["global_step"], wait=True)

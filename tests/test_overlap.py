@@ -12,10 +12,11 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from transformers import TrainerCallback
 
-from hf_activekd import ActiveKDConfig, PoolTeacher
+from hf_activekd import ActiveKDConfig, GeneratedSample, PoolTeacher, Teacher, TeacherResponse
 from hf_activekd.server import ScriptedBackend, TeacherServer
 from testing_utils import LABELS, MARKER, ForwardRecorder, attach_callback, make_texts
 
@@ -315,3 +316,59 @@ def test_resume_with_a_round_in_flight_replays_what_arrived(tmp_path):
     assert rounds[0]["replayed"] >= 1 and rounds[0]["requested_at_step"] == 5  # answers that arrived are not rebought
     assert sent - sent_before == sum(r["requests"] for r in rounds) - rounds[0]["replayed"]
     assert not any(r.get("in_flight") for r in rounds)
+
+
+class StallingTeacher(Teacher):
+    """Answers its first request, then stalls until ``release`` is set (a process killed mid-round never returns)."""
+
+    name = "stalling"
+
+    def __init__(self):
+        self.release = threading.Event()
+        self.sent: list[str] = []
+
+    def generate(self, requests, progress=True, on_answer=None):
+        out = []
+        for n, request in enumerate(requests):
+            if n == 1:
+                self.release.wait(30)
+                raise ConnectionError("the process died")
+            self.sent.append(request.key)
+            text = f"{MARKER} a fresh {request.label} example about {request.key}"
+            out.append(TeacherResponse(key=request.key, samples=[GeneratedSample(text, request.label)], attempts=1))
+            on_answer(out[-1])
+        return out
+
+
+def test_resume_without_the_plan_replays_the_answers_logged_for_the_round(tmp_path):
+    # a round in flight at a checkpoint that was copied elsewhere (no in-flight.json): its logged answers are used
+    from hf_activekd import RoundRunner, build_report
+
+    labels = np.repeat(np.arange(4), 3)
+    report = build_report(
+        np.eye(4)[labels] + np.eye(4)[(labels + 1) % 4] * 2.0 * (np.arange(12) % 2)[:, None], labels, LABELS
+    )
+    config = ActiveKDConfig(samples_per_round=4, samples_per_request=1, allocation="uniform", overlap=True)
+    teacher = StallingTeacher()
+    runner = RoundRunner(teacher, config, LABELS, tmp_path / "a", progress=False)
+    record = runner.run(report, global_step=5)
+    assert record["in_flight"] and record["requests"] == 4
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "a" / "answers.jsonl").exists():  # the first answer is on disk
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    saved = runner.state_dict()  # a checkpoint taken now
+    (tmp_path / "a").rename(tmp_path / "b")  # ... copied elsewhere, without the plan
+    (tmp_path / "b" / "in-flight.json").unlink()
+    teacher.release.set()
+
+    fresh = StallingTeacher()
+    resumed = RoundRunner(fresh, config, LABELS, tmp_path / "b", progress=False)
+    resumed.load_state_dict(saved)
+    from hf_activekd.overlap import resume
+
+    resume(resumed)
+    settled = resumed.finish(global_step=5)
+    assert settled["round"] == 0 and "in_flight" not in settled and settled["resumed_without_plan"]
+    assert settled["replayed"] == 1 and settled["accepted"] == 1 and fresh.sent == []  # nothing bought again
+    assert [r["request"] for r in resumed.pool.rows()] == teacher.sent
