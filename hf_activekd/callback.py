@@ -31,6 +31,7 @@ from .config import ActiveKDConfig
 from .distributed import MainProcessError, barrier, data_parallel_info, run_on_main_and_broadcast
 from .eval_alignment import EvalOrderTracker, align_texts, evaluated_key
 from .metrics import MetricsRecorder
+from .overlap import resume as resume_in_flight
 from .rounds import RoundRunner
 from .run_state import STATE_FILE, install_round_state, move_aside, new_run_id, saved_runner_state
 from .scoring import StudentScorer
@@ -377,6 +378,7 @@ class ActiveKDCallback(TrainerCallback):
             eval_texts=self._every_eval_text(),
             run_id=run_id,
             unlabeled=self.unlabeled or None,
+            step_fn=lambda: self.trainer.state.global_step,  # when an overlapped round's rows arrive
         )
 
     def _start_fresh(self, args: TrainingArguments) -> None:
@@ -415,10 +417,15 @@ class ActiveKDCallback(TrainerCallback):
         self.runner.load_state_dict(saved, manage_files=args.local_process_index == 0)
         logger.info("ActiveKD restored %d round records from %s.", len(self.runner.rounds), source)
         barrier()
+        resume_in_flight(self.runner)  # a round in flight at the checkpoint: its plan is sent again (see overlap.py)
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         self._training = False
         self._remove_hooks()  # trainer.evaluate() after training gets the user's compute_metrics again
+        if self.runner is not None:  # overlap: the round still in flight is awaited or cancelled (overlap_at_end)
+            record = self.runner.finish(state.global_step)
+            if record is not None:
+                logger.info("ActiveKD round %d settled at the end of training: %s", record["round"], record)
         if self.runner is not None and self.runner.rounds and state.is_world_process_zero:
             best = self.runner.best_round
             logger.info(

@@ -381,6 +381,8 @@ def rounds_table(inputs: CardInputs) -> tuple[str, str]:
     """The per-round Markdown table and notes on skipped or failed rounds."""
     show_cost = _cost_shown(inputs)
     header = ["Round", "Step", "Eval loss", "Accuracy", "Macro-F1", "Requested", "Accepted", "Dropped (by reason)"]
+    show_arrival = bool(inputs.config.get("overlap"))  # overlap=True: the step at which each round's rows arrived
+    header[2:2] = ["Rows arrived at step"] if show_arrival else []
     show_verify = any(r.get("verify_requests") for r in inputs.rounds)  # verify="teacher": the teacher's agreement
     header += ["Teacher agreement"] if show_verify else []
     header += ["Tokens in", "Tokens out"] + (["Cost"] if show_cost else []) + ["Wall time (s)"]
@@ -391,6 +393,7 @@ def rounds_table(inputs: CardInputs) -> tuple[str, str]:
         row = [
             f"{r['round']}{best}",
             r.get("global_step", "–"),
+            *([r.get("arrived_at_step") if r.get("arrived_at_step") is not None else "–"] if show_arrival else []),
             _fmt(eval_loss_of(r)),
             _fmt(r.get("accuracy")),
             _fmt(r.get("macro_f1")),
@@ -407,6 +410,10 @@ def rounds_table(inputs: CardInputs) -> tuple[str, str]:
         rows.append(row)
         if r.get("skipped"):
             notes.append(f"- Round {r['round']}: no request ({escape_markdown_cell(r['skipped'], 300)}).")
+        if r.get("cancelled") or r.get("in_flight"):
+            notes.append(
+                f"- Round {r['round']}: {escape_markdown_cell(r.get('cancelled') or 'still in flight', 300)}."
+            )
         if r.get("error"):
             notes.append(f"- Round {r['round']}: teacher error: {escape_markdown_cell(r['error'], 300)}.")
         if r.get("harm"):
@@ -424,6 +431,8 @@ def rounds_table(inputs: CardInputs) -> tuple[str, str]:
         "★ marks the best round by `{}`. Rounds are judged at each evaluation; a round's samples join the "
         "training batches after it.".format(inputs.config.get("metric_for_rounds", "macro_f1"))
     )
+    if show_arrival:
+        legend += " Teacher rounds overlapped training: a round's rows joined the batches from the step they arrived."
     if show_verify:
         legend += (
             " Teacher agreement: the share of the rows checked by teacher verification that the teacher, asked blind, "

@@ -139,6 +139,25 @@ class ActiveKDConfig:
             Let the teacher answer ``"none of these"`` for a text that fits no label; the text is dropped (counted as
             ``none_of_these``).
 
+        > Overlapping teacher rounds with training
+
+        overlap (`bool`, *optional*, defaults to `False`):
+            Send a round's requests from a background thread on the main process and keep training meanwhile,
+            instead of every process waiting for the teacher at the evaluation. The round is planned from the
+            evaluation as in blocking mode; its rows join the training batches on every process as soon as its file
+            is written (one machine, or a shared file system; several machines without one get them at the next
+            evaluation). Records gain ``requested_at_step`` and ``arrived_at_step``. Early stopping counts
+            evaluations as in blocking mode, so the evaluation that stops training may not have seen the last round's
+            rows yet (one round at most); harm detection only blames rows that arrived before the evaluation. See
+            :mod:`hf_activekd.overlap`.
+        overlap_policy (`str`, *optional*, defaults to `"wait"`):
+            At most one round is in flight. When the next evaluation comes before its answers: ``"wait"`` waits for
+            them, then runs its own round; ``"skip"`` trains on and skips its own round (recorded as skipped).
+        overlap_at_end (`str`, *optional*, defaults to `"wait"`):
+            A round still in flight when training ends: ``"wait"`` awaits its answers and writes its rows (recorded;
+            they are not trained on, but published with the generated data); ``"cancel"`` stops it (answers already
+            paid are logged and counted; no row is kept; recorded as cancelled).
+
         > Quality gate of generated rows
 
         quality_checks (`list[str]`, *optional*, defaults to all checks):
@@ -268,6 +287,26 @@ class ActiveKDConfig:
         default=True, metadata={"help": "Let the teacher answer 'none of these' (the text is dropped)."}
     )
 
+    # Overlapping teacher rounds with training
+    overlap: bool = field(
+        default=False,
+        metadata={"help": "Ask the teacher in a background thread and train on meanwhile (rows join on arrival)."},
+    )
+    overlap_policy: str = field(
+        default="wait",
+        metadata={
+            "help": "When the next evaluation comes while a round is in flight: wait for it, or skip its own round.",
+            "choices": ["wait", "skip"],
+        },
+    )
+    overlap_at_end: str = field(
+        default="wait",
+        metadata={
+            "help": "A round in flight when training ends: wait for it (recorded) or cancel it (recorded).",
+            "choices": ["wait", "cancel"],
+        },
+    )
+
     # Quality gate of generated rows
     quality_checks: list[str] = field(
         default_factory=lambda: list(QUALITY_CHECKS),
@@ -307,6 +346,10 @@ class ActiveKDConfig:
             errors.append(f"on_harm must be 'drop_round' or 'keep', got {self.on_harm!r}")
         if self.verify not in ("none", "teacher"):
             errors.append(f"verify must be 'none' or 'teacher', got {self.verify!r}")
+        if self.overlap_policy not in ("wait", "skip"):
+            errors.append(f"overlap_policy must be 'wait' or 'skip', got {self.overlap_policy!r}")
+        if self.overlap_at_end not in ("wait", "cancel"):
+            errors.append(f"overlap_at_end must be 'wait' or 'cancel', got {self.overlap_at_end!r}")
         if self.rows_per_batch < 0:
             errors.append(f"rows_per_batch must be >= 0, got {self.rows_per_batch}")
         if self.max_rounds < 0 or self.patience < 0:

@@ -36,11 +36,17 @@ def detect_harm(
     round_index: int,
     greater_is_better: bool,
     harm_delta: float,
+    global_step: int | None = None,
 ) -> dict[str, Any] | None:
     """The harm of evaluation ``round_index`` (metric ``value``), or None when it is within ``harm_delta`` of the best.
 
     Returns ``{"metric", "best", "best_round", "drop", "rounds"}``: ``rounds`` are the rounds with rows trained on
     since the best evaluation and not set aside yet (the argument ``rounds`` holds the records of earlier rounds).
+
+    With ``global_step`` (the step of this evaluation), "trained on since the best evaluation" is read from the steps
+    at which each round's rows arrived (``arrived_at_step``, the evaluation's own step for a blocking round): rows
+    that arrived at or after the best evaluation's step and before this evaluation's. An overlapped round whose rows
+    arrived only when this evaluation waited for them, or that is still in flight, was not trained on: not a suspect.
     """
     if best_metric is None or best_round is None or best_round >= round_index:
         return None
@@ -48,11 +54,12 @@ def detect_harm(
     if not drop > harm_delta:
         return None
     done = set_aside_rounds(rounds)
-    suspects = [
-        int(r["round"])
-        for r in rounds
-        if best_round <= r["round"] < round_index and r.get("accepted", 0) > 0 and r["round"] not in done
-    ]
+    if global_step is None:
+        trained_since_best = [r for r in rounds if best_round <= r["round"] < round_index]
+    else:
+        best_step = next((r.get("global_step") for r in rounds if r["round"] == best_round), None) or 0
+        trained_since_best = [r for r in rounds if best_step <= _arrived(r) < global_step]
+    suspects = [int(r["round"]) for r in trained_since_best if r.get("accepted", 0) > 0 and r["round"] not in done]
     return {
         "metric": float(value),
         "best": float(best_metric),
@@ -60,6 +67,13 @@ def detect_harm(
         "drop": float(drop),
         "rounds": suspects,
     }
+
+
+def _arrived(record: dict[str, Any]) -> float:
+    """The step at which a round's rows arrived (its evaluation's step for records without ``arrived_at_step``);
+    infinity while in flight or when it never arrived (cancelled)."""
+    step = record.get("arrived_at_step", record.get("global_step"))
+    return float("inf") if step is None else step
 
 
 def move_round_aside(pool: GeneratedPool, round_index: int) -> Path | None:

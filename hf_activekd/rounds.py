@@ -19,7 +19,7 @@ import math
 import os
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from .config import ActiveKDConfig
 from .distributed import MainProcessError, process_info, run_on_main_and_broadcast
 from .harm import detect_harm, move_round_aside, set_aside_rounds, set_aside_texts
 from .metrics import EvalReport
+from .overlap import SKIPPED_IN_FLIGHT, InFlightRound, RoundCancelled, settle, submit
 from .policy import plan_requests
 from .pool import GeneratedPool, RowFilter
 from .quality import QualityGate
@@ -94,6 +95,9 @@ class RoundRunner:
             ``config.text_column``), needed by ``config.source="annotate"`` or ``"both"``: the teacher labels those
             the student is weak or unsure on (see :mod:`hf_activekd.annotation`); :meth:`run` then needs a
             ``score_fn``.
+        step_fn (`Callable[[], int]`, *optional*): The current training step, read when an overlapped round's rows
+            arrive (``arrived_at_step``; see :mod:`hf_activekd.overlap`). Without it, the step of the evaluation that
+            settles the round is recorded.
     """
 
     def __init__(
@@ -107,6 +111,7 @@ class RoundRunner:
         eval_texts: Sequence[str] = (),
         run_id: str | None = None,
         unlabeled: Any = None,
+        step_fn: Callable[[], int] | None = None,
     ):
         check_teacher_can_verify(teacher, config.verify)  # before any round is paid
         check_annotation_setup(config, teacher, unlabeled)
@@ -138,6 +143,8 @@ class RoundRunner:
         if config.source != "generate":
             texts = unlabeled_texts(unlabeled, config.text_column)
             self.annotator = Annotator(texts, config, self.label_names, self.filter, self.log)
+        self.step_fn = step_fn
+        self.in_flight: InFlightRound | None = None  # overlap=True: the round being answered (main process only)
 
     # ------------------------------------------------------------------ state
     @property
@@ -191,7 +198,10 @@ class RoundRunner:
         budget = getattr(self.teacher, "budget", None)
         if budget is not None and hasattr(budget, "restore_spend"):
             budget.restore_spend(self.log.spend(self.run_id))
-        last_round = max((r["round"] for r in self.rounds if r.get("generated")), default=-1)
+        # a round in flight at the checkpoint has no rows yet: its file, if the answers arrived later, is moved aside
+        # and its answers are replayed when its plan is sent again (see overlap.resume)
+        done = [r["round"] for r in self.rounds if r.get("generated") and not r.get("in_flight")]
+        last_round = max(done, default=-1)
         if self.is_main if manage_files is None else manage_files:
             moved = self.pool.remove_rounds_after(last_round)
             if moved:
@@ -275,6 +285,11 @@ class RoundRunner:
         With ``config.source`` ``"annotate"`` or ``"both"``, ``score_fn`` gives the student's class probabilities for
         a list of texts (an array of shape ``(len(texts), num_classes)``, e.g. a
         :class:`~hf_activekd.scoring.StudentScorer`); under several processes each one scores a shard.
+
+        With ``config.overlap``, the round in flight (if any) is settled first (waited for or left in flight, as
+        ``overlap_policy`` says), and this round's requests go out from a background thread: the record returned is
+        ``in_flight`` until a later evaluation (or :meth:`finish`) records its answers (see
+        :mod:`hf_activekd.overlap`).
         """
         if self.annotator is not None and score_fn is None:
             raise ValueError(
@@ -282,6 +297,9 @@ class RoundRunner:
                 "probabilities for a list of texts, e.g. hf_activekd.scoring.StudentScorer) to pick the texts to "
                 "label."
             )
+        pending = None
+        if self.config.overlap:
+            pending = settle(self, global_step, wait=self.config.overlap_policy == "wait")
         round_index = len(self.rounds)
         value = self.metric_value(report, metrics)
         is_best = self._judge(value, round_index)
@@ -310,6 +328,8 @@ class RoundRunner:
             "replayed": 0,
             "wall_time_s": 0.0,
             "teacher": self.teacher.name,
+            "requested_at_step": None,
+            "arrived_at_step": None,
         }
         harm = detect_harm(
             self.rounds,
@@ -319,6 +339,7 @@ class RoundRunner:
             round_index,
             self.config.resolve_greater_is_better(),
             self.config.harm_delta,
+            global_step=int(global_step) if self.config.overlap else None,  # overlap: by the steps rows arrived at
         )
         if harm is not None:
             self._handle_harm(record, harm)
@@ -328,10 +349,16 @@ class RoundRunner:
             record["skipped"] = skip
         elif self.generated_rounds >= self.config.max_rounds:
             record["skipped"] = f"max_rounds={self.config.max_rounds} reached"
+        elif pending is not None:
+            record["skipped"] = SKIPPED_IN_FLIGHT.format(pending["round"])
+        elif eval_texts is not None and eval_texts is not self._protected:
+            self.filter.add_eval_texts(eval_texts)  # every text a prompt may quote
+            self._protected = eval_texts
+        if "skipped" in record:
+            pass
+        elif self.config.overlap:  # requests go out in the background; the record is in flight (see overlap.py)
+            submit(self, record, lambda: self.plan(report, eval_texts, round_index))
         else:
-            if eval_texts is not None and eval_texts is not self._protected:
-                self.filter.add_eval_texts(eval_texts)  # every text a prompt may quote
-                self._protected = eval_texts
             scored = self._score_unlabeled(round_index, score_fn) if self.annotator is not None else None
             try:
                 result = run_on_main_and_broadcast(lambda: self._generate(report, eval_texts, round_index, scored))
@@ -340,16 +367,29 @@ class RoundRunner:
                     raise
                 result = {"error": str(exc), "rows": [], "stats": {}}
             record.update(result["stats"])
+            record["requested_at_step"] = record["arrived_at_step"] = int(global_step)
             if result.get("error"):
                 record["error"] = result["error"]
-            if not self.is_main and result["rows"] and not self.pool.round_path(round_index).exists():
-                self.pool.write_round(round_index, result["rows"])  # no shared filesystem between the processes
-            self.filter.add_seen(r["text"] for r in result["rows"])
+            self.take_rows(round_index, result["rows"])
         record["pool_rows"] = len(self.pool.rows())
         self.rounds.append(record)
         if self.is_main:
             self.write_rounds()
         return record
+
+    def take_rows(self, round_index: int, rows: list[dict[str, Any]]) -> None:
+        """Take a round's accepted rows on this process: written where this process does not see the main process's
+        round file (no shared file system between the processes), and marked as seen for deduplication."""
+        if not self.is_main and rows and not self.pool.round_path(round_index).exists():
+            self.pool.write_round(round_index, rows)
+        self.filter.add_seen(r["text"] for r in rows)
+
+    def finish(self, global_step: int) -> dict[str, Any] | None:
+        """End of training (call on every process): await or cancel the round in flight (``overlap_at_end``) and
+        record it. Returns its record, or None when no round was in flight."""
+        from .overlap import finish
+
+        return finish(self, global_step)
 
     def _handle_harm(self, record: dict[str, Any], harm: dict[str, Any]) -> None:
         """Record the harm; with ``on_harm="drop_round"``, set the rows of the rounds since the best aside (every
@@ -431,11 +471,35 @@ class RoundRunner:
     def _generate_rows(
         self, report: EvalReport, eval_texts: Sequence[str] | None, round_index: int, config: ActiveKDConfig
     ) -> dict[str, Any]:
+        """The generated part of a blocking round (``config``: its share of the budget); the caller writes the file."""
         start = time.perf_counter()
+        return self.fetch(self.plan(report, eval_texts, round_index, config), round_index, start, write=False)
+
+    def plan(
+        self,
+        report: EvalReport,
+        eval_texts: Sequence[str] | None,
+        round_index: int,
+        config: ActiveKDConfig | None = None,
+    ) -> list[TeacherRequest]:
+        """The requests of round ``round_index``, from this evaluation's report and the rows generated so far."""
         earlier: dict[str, list[str]] = defaultdict(list)
         for row in self.pool.rows():
             earlier[row["label"]].append(row["text"])
-        requests = plan_requests(report, config, round_index, eval_texts, earlier)
+        return plan_requests(report, config or self.config, round_index, eval_texts, earlier)
+
+    def fetch(
+        self,
+        requests: list[TeacherRequest],
+        round_index: int,
+        start: float,
+        job: InFlightRound | None = None,
+        write: bool = True,
+    ) -> dict[str, Any]:
+        """Send the planned ``requests`` (less the answers of this run and round already logged), check the answers
+        and write the accepted rows as the round's file (unless ``write=False``). Returns ``{"rows", "stats",
+        "error"}``. ``job``: the background round this runs for (overlap), told of each answer and able to cancel
+        the round."""
         fingerprints = {r.key: request_fingerprint(r, self.teacher.name) for r in requests}
         logged = [e for e in self.log.of_run(self.run_id) if e["round"] == round_index and e.get("kind") != "annotate"]
         replayed, to_send, extra = replay_plan(requests, logged, fingerprints)
@@ -456,10 +520,14 @@ class RoundRunner:
                 return
             arrived[response.key] = response
             self.log.append(self.run_id, round_index, request, response, fingerprints[request.key])
+            if job is not None:
+                job.answered(response)  # raises RoundCancelled once the round was cancelled
 
         error = None
         try:
             fresh = generate_with_answers(self.teacher, to_send, self.progress, on_answer) if to_send else []
+        except RoundCancelled:
+            raise
         except Exception as exc:  # noqa: BLE001 - a failing teacher must not end training
             if self.config.teacher_on_failure == "raise":
                 raise
@@ -528,6 +596,10 @@ class RoundRunner:
         for _, accepted in batches:
             rows.extend(accepted)
             accepted_by_class.update(r["label"] for r in accepted)
+        if job is not None:
+            job.commit(lambda: self.pool.write_round(round_index, rows) if rows else None)
+        elif rows and write:
+            self.pool.write_round(round_index, rows)
         if error is None and requests and stats["failed_requests"] == len(requests):
             error = "every teacher request failed"
         wall = time.perf_counter() - start

@@ -102,3 +102,28 @@ def test_a_harmful_round_is_set_aside_and_leaves_training(make_trainer, preproce
     assert "were set aside for the rest of training" in card
     best = next(r for r in rounds if f"checkpoint-{r['global_step']}" in trainer.state.best_model_checkpoint)
     assert f"the evaluation of round {best['round']}), loaded at the end of training" in card
+
+
+def test_harm_blames_only_rows_that_arrived_before_the_evaluation():
+    from hf_activekd.harm import detect_harm
+
+    def record(i, step, arrived, accepted=8):
+        return {
+            "round": i,
+            "global_step": step,
+            "requested_at_step": step,
+            "arrived_at_step": arrived,
+            "accepted": accepted,
+        }
+
+    # overlap: round 1 (asked at 10) arrived at 13 and was trained on before evaluation 20; round 2 (asked at 20)
+    # arrived only when evaluation 30 waited for it (at step 30): not trained on, not a suspect
+    rounds = [record(0, 5, 8), record(1, 10, 13), record(2, 20, 30)]
+    harm = detect_harm(rounds, 0.2, 0.6, 1, 3, True, 0.02, global_step=30)
+    assert harm["rounds"] == [1]
+    # round 0 arrived after the best evaluation (round 1, step 10) only when it was waited for there: a suspect
+    rounds = [record(0, 5, 10), record(1, 10, 12), record(2, 20, None, accepted=0)]  # round 2 still in flight
+    assert detect_harm(rounds, 0.2, 0.6, 1, 3, True, 0.02, global_step=30)["rounds"] == [0, 1]
+    # blocking records (both steps the evaluation's): the rounds from the best one on, as before
+    rounds = [record(0, 5, 5), record(1, 10, 10), record(2, 20, 20)]
+    assert detect_harm(rounds, 0.2, 0.6, 1, 3, True, 0.02, global_step=30)["rounds"] == [1, 2]

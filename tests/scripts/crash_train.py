@@ -1,8 +1,8 @@
 """Run by tests/test_crash_resume.py: trains the tiny student with a TGI teacher, to be killed mid-round and resumed.
 
-Usage: ``crash_train.py OUT TEACHER_URL [resume]``. A checkpoint every 5 steps, a round at every evaluation (every 5
-steps), 4 requests a round. With ``resume``, training continues from the last checkpoint in ``OUT/run``. At the end,
-the round records go to ``OUT/result.json``.
+Usage: ``crash_train.py OUT TEACHER_URL [resume] [overlap]``. A checkpoint every 5 steps, a round at every evaluation
+(every 5 steps), 4 requests a round. With ``resume``, training continues from the last checkpoint in ``OUT/run``; with
+``overlap``, rounds run in the background (``overlap=True``). At the end, the round records go to ``OUT/result.json``.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ from hf_activekd import ActiveKDCallback, ActiveKDConfig, TGITeacher  # noqa: E4
 from testing_utils import build_trainer, make_tokenizer  # noqa: E402
 
 
-def main(out: str, url: str, resume: bool) -> None:
+def main(out: str, url: str, resume: bool, overlap: bool = False) -> None:
     out_dir = Path(out)
     tokenizer = make_tokenizer(out_dir / "tokenizer")
     trainer = build_trainer(tokenizer, out_dir / "run", max_steps=20, save_strategy="steps", save_steps=5)
-    config = ActiveKDConfig(samples_per_round=8, samples_per_request=2, allocation="uniform", patience=0)
+    config = ActiveKDConfig(
+        samples_per_round=8, samples_per_request=2, allocation="uniform", patience=0, overlap=overlap
+    )
     callback = ActiveKDCallback(
         trainer,
         TGITeacher(url, max_concurrency=1),
@@ -35,4 +37,4 @@ def main(out: str, url: str, resume: bool) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], len(sys.argv) > 3 and sys.argv[3] == "resume")
+    main(sys.argv[1], sys.argv[2], "resume" in sys.argv[3:], "overlap" in sys.argv[3:])
