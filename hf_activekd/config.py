@@ -148,7 +148,8 @@ class ActiveKDConfig:
             is written (one machine, or a shared file system; several machines without one get them at the next
             evaluation). Records gain ``requested_at_step`` and ``arrived_at_step``. Early stopping counts
             evaluations as in blocking mode, so the evaluation that stops training may not have seen the last round's
-            rows yet (one round at most); harm detection only blames rows that arrived before the evaluation. See
+            rows yet (one round at most); harm detection only blames rows that arrived before the evaluation. Works
+            with ``source="generate"`` only (annotation scores texts on every process at the evaluation). See
             :mod:`hf_activekd.overlap`.
         overlap_policy (`str`, *optional*, defaults to `"wait"`):
             At most one round is in flight. When the next evaluation comes before its answers: ``"wait"`` waits for
@@ -380,6 +381,12 @@ class ActiveKDConfig:
             errors.append(f"max_unlabeled_scored must be >= 1, got {self.max_unlabeled_scored}")
         if self.annotate_texts_per_request < 1:
             errors.append(f"annotate_texts_per_request must be >= 1, got {self.annotate_texts_per_request}")
+        if self.overlap and self.source != "generate":
+            errors.append(
+                f"overlap=True works with source='generate' only, got source={self.source!r}: annotation has every "
+                "process score the unlabeled texts at the evaluation, which a background round cannot do; use "
+                "overlap=False to annotate"
+            )
         if errors:
             raise ValueError("Invalid ActiveKDConfig: " + "; ".join(errors))
 

@@ -381,3 +381,8 @@ def test_resume_without_the_plan_replays_the_answers_logged_for_the_round(tmp_pa
     assert settled["round"] == 0 and "in_flight" not in settled and settled["resumed_without_plan"]
     assert settled["replayed"] == 1 and settled["accepted"] == 1 and fresh.sent == []  # nothing bought again
     assert [r["request"] for r in resumed.pool.rows()] == teacher.sent
+
+
+def test_overlap_refuses_annotation():
+    with pytest.raises(ValueError, match="overlap=True works with source='generate' only"):
+        ActiveKDConfig(overlap=True, source="annotate")
