@@ -16,7 +16,7 @@ The modules: :mod:`.arguments` (:class:`DistillArguments`, flags and config file
 # ruff: noqa: F401 - private names too are re-exported for the old ``hf_activekd.cli`` import path
 from .arguments import DistillArguments, _read_config_file, parse_distill_args
 from .build_teacher import _build_teacher, _EmbeddedTeacher
-from .console import _make_round_printer, _quiet_progress, _round_line, _write, summary_table
+from .console import _make_round_printer, _quiet_progress, _round_line, _write, print_results, summary_table
 from .distill_run import distill, distill_main
 from .entry import USAGE, main
 from .errors import EXIT_USAGE, CLIError

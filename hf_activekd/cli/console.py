@@ -1,8 +1,10 @@
-"""What ``distill`` prints: a line per round while training, and the rounds table at the end."""
+"""What ``distill`` prints: a line per round while training, then the rounds table, the totals and the test metrics."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from ..baseline import effect_text
 
 
 def _round_line(record: dict[str, Any]) -> str:
@@ -76,3 +78,24 @@ def summary_table(rounds: list[dict[str, Any]]) -> str:
         )
     lines.append("(* best so far; the best checkpoint is the one kept)")
     return "\n".join(lines)
+
+
+def print_results(
+    summary: dict[str, Any], rounds: list[dict[str, Any]], metric: str, test_metrics: dict[str, Any] | None
+) -> None:
+    """After training: the rounds table, the totals and best round, the test metrics, and the teacher's effect (with
+    ``--baseline``)."""
+    print("\n" + summary_table(rounds))
+    best = summary["best_metric"]
+    print(
+        f"\n{summary['rounds']} rounds, {summary['accepted']} generated samples accepted of {summary['requested']} "
+        f"requested, teacher tokens {summary['tokens_in']} in + {summary['tokens_out']} out; best val "
+        f"{metric} {best if best is None else f'{best:.4f}'} at round {summary['best_round']}."
+    )
+    if test_metrics:
+        print(
+            f"Test: macro-F1 {test_metrics.get('test_macro_f1', float('nan')):.4f}, accuracy "
+            f"{test_metrics.get('test_accuracy', float('nan')):.4f}"
+        )
+    if summary.get("baseline"):
+        print(effect_text(summary["baseline"]))

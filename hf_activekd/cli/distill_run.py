@@ -12,7 +12,7 @@ from typing import Any
 from ..config import ActiveKDConfig
 from .arguments import DistillArguments, parse_distill_args
 from .build_teacher import _build_teacher
-from .console import _make_round_printer, _quiet_progress, summary_table
+from .console import _make_round_printer, _quiet_progress, print_results
 from .errors import EXIT_USAGE, CLIError
 from .load_student import _load_student
 from .prepare_data import _prepare_data
@@ -22,7 +22,7 @@ def distill(args: DistillArguments, config: ActiveKDConfig) -> dict[str, Any]:
     """Run ``hf-activekd distill``: data, student, teacher, Trainer with the callback, outputs. Returns a summary."""
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
-    from ..baseline import compare_with_baseline, effect_text, snapshot_weights
+    from ..baseline import compare_with_baseline, snapshot_weights
     from ..callback import ActiveKDCallback
     from ..metrics import MetricsRecorder
     from ..teachers import TeacherUnavailableError
@@ -140,20 +140,7 @@ def distill(args: DistillArguments, config: ActiveKDConfig) -> dict[str, Any]:
         summary["baseline"] = callback.publisher.baseline
     with open(output_dir / "distill_summary.json", "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)
-    print("\n" + summary_table(callback.rounds))
-    best = summary["best_metric"]
-    print(
-        f"\n{summary['rounds']} rounds, {summary['accepted']} generated samples accepted of {summary['requested']} "
-        f"requested, teacher tokens {summary['tokens_in']} in + {summary['tokens_out']} out; best val "
-        f"{config.metric_for_rounds} {best if best is None else f'{best:.4f}'} at round {summary['best_round']}."
-    )
-    if test_metrics:
-        print(
-            f"Test: macro-F1 {test_metrics.get('test_macro_f1', float('nan')):.4f}, accuracy "
-            f"{test_metrics.get('test_accuracy', float('nan')):.4f}"
-        )
-    if callback.publisher.baseline:
-        print(effect_text(callback.publisher.baseline))
+    print_results(summary, callback.rounds, config.metric_for_rounds, test_metrics)
     if args.push_to_hub:
         url = trainer.push_to_hub(commit_message="hf-activekd distill")
         summary["hub_url"] = str(url)
