@@ -35,6 +35,7 @@ from .constants import (
     PLOT_FILE,
     TAGS,
     TEMPLATES,
+    with_tags,
 )
 from .dataset_card import _size_category, build_dataset_card, generated_dataset
 from .inputs import CardInputs
@@ -56,6 +57,7 @@ from .tables import (
     _agreement_text,
     _cost_shown,
     _dropped_text,
+    card_settings,
     config_table,
     eval_loss_of,
     examples_section,

@@ -14,3 +14,9 @@ DATASET_CARD_FILE = "dataset_card.md"
 BLOCK_START = "<!-- hf-activekd:start -->"
 BLOCK_END = "<!-- hf-activekd:end -->"
 DATASET_COLUMNS = ("text", "label", "round", "reason", "teacher")
+
+
+def with_tags(tags: list[str] | None) -> list[str]:
+    """``tags`` (kept first, in order) followed by the package's :data:`TAGS` they lack."""
+    tags = list(tags or [])
+    return tags + [t for t in TAGS if t not in tags]

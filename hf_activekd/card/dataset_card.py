@@ -9,7 +9,7 @@ from typing import Any
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..redaction import redact
-from .constants import DATASET_CARD_TEMPLATE, DATASET_COLUMNS, GENERATED_FILE, TAGS
+from .constants import DATASET_CARD_TEMPLATE, DATASET_COLUMNS, GENERATED_FILE, with_tags
 from .inputs import CardInputs
 from .markdown import _table, escape_markdown_cell
 from .tables import _dropped_text
@@ -62,8 +62,7 @@ def build_dataset_card(
     data.task_categories = ["text-classification"]
     data.size_categories = [_size_category(len(inputs.rows))]
     data.pretty_name = f"{inputs.model_name} active distillation data"
-    tags = list(getattr(data, "tags", None) or [])
-    data.tags = tags + [t for t in TAGS if t not in tags]
+    data.tags = with_tags(getattr(data, "tags", None))
     by_class = Counter(row["label"] for row in inputs.rows)
     by_round = Counter(int(row.get("round", 0)) for row in inputs.rows)
     reasons_by_round: dict[int, Counter] = {}

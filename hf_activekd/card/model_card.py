@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..redaction import redact
-from .constants import BLOCK_END, BLOCK_START, MODEL_CARD_TEMPLATE, TAGS
+from .constants import BLOCK_END, BLOCK_START, MODEL_CARD_TEMPLATE, with_tags
 from .inputs import CardInputs
 from .sections import dataset_section, latency_section, reproduce_section, summary_section, teacher_section
 from .tables import config_table, examples_section, per_class_table, rounds_table
@@ -59,8 +59,7 @@ def model_card_data(inputs: CardInputs, existing: ModelCardData | None = None) -
     data.library_name = data.library_name or "transformers"
     if inputs.base_model:
         data.base_model = inputs.base_model
-    tags = list(data.tags or [])
-    data.tags = tags + [t for t in TAGS if t not in tags]
+    data.tags = with_tags(data.tags)
     datasets = data.datasets if isinstance(data.datasets, list) else ([data.datasets] if data.datasets else [])
     published = inputs.rows and inputs.dataset_published
     wanted = list(inputs.source_datasets) + ([inputs.dataset_repo_id] if published else [])

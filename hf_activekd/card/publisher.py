@@ -110,10 +110,7 @@ class ActiveKDPublisher(_TrainerInputsMixin, _DatasetPushMixin):
         """Before every push (``push_to_hub`` and checkpoint pushes): write the files, push the data."""
         if not self.is_main:
             return
-        try:
-            self.write_all()
-        except Exception:  # noqa: BLE001 - a checkpoint push must not end training
-            logger.exception("ActiveKD could not write the model card and data into %s.", self.output_dir)
+        self._write_all_or_report()  # a checkpoint push must not end training
         if getattr(self.trainer, "hub_model_id", None):
             self.push_dataset()
         else:  # push_to_hub creates the repo after this hook: push from create_model_card
@@ -123,10 +120,7 @@ class ActiveKDPublisher(_TrainerInputsMixin, _DatasetPushMixin):
         """Write the card, plot and data into ``output_dir`` (whether or not anything is pushed)."""
         if self.is_main:
             self.student_latency = None  # measure the final weights
-            try:
-                self.write_all()
-            except Exception:  # noqa: BLE001 - training is over: report, do not lose the run
-                logger.exception("ActiveKD could not write the model card and data into %s.", self.output_dir)
+            self._write_all_or_report()  # training is over: report, do not lose the run
 
     # ------------------------------------------------------------------ writing
     @property
@@ -161,6 +155,12 @@ class ActiveKDPublisher(_TrainerInputsMixin, _DatasetPushMixin):
         card = build_dataset_card(inputs, secrets=secrets, data_files=GENERATED_FILE)
         card_path.write_text(str(card), encoding="utf-8")
         return data_path, card_path
+
+    def _write_all_or_report(self) -> None:
+        try:
+            self.write_all()
+        except Exception:  # noqa: BLE001 - writing the card must never end training or lose the run
+            logger.exception("ActiveKD could not write the model card and data into %s.", self.output_dir)
 
     def write_all(self, model_name: str | None = None) -> CardInputs:
         inputs = self.inputs(model_name)

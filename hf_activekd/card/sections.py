@@ -8,7 +8,7 @@ from .constants import GENERATED_FILE
 from .inputs import CardInputs
 from .latency import teacher_latency
 from .markdown import code_span, escape_markdown_cell
-from .tables import _CONFIG_SKIP, _cost_shown
+from .tables import _cost_shown, card_settings
 
 PGKD_REPORTED_SPEEDUP = 130
 
@@ -131,10 +131,8 @@ def reproduce_section(inputs: CardInputs) -> str:
     always = ("samples_per_round", "allocation", "patience", "max_rounds", "mix_mode", "metric_for_rounds")
     settings = [
         f"    {k}={v!r},"
-        for k, v in inputs.config.items()
-        if k not in _CONFIG_SKIP
-        and (v is None or isinstance(v, (str, int, float, bool)))
-        and (k in always or defaults.get(k, object()) != v)
+        for k, v in card_settings(inputs.config).items()
+        if k in always or defaults.get(k, object()) != v
     ]
     teacher_type = str(public_description(inputs.teacher).get("type") or "PoolTeacher")
     training = ", ".join(f"{k}={v!r}" for k, v in inputs.training.items())

@@ -151,10 +151,12 @@ def examples_section(inputs: CardInputs) -> str:
     )
 
 
+def card_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings a card shows: scalar values, without the labels, columns and paths of the run."""
+    scalar = (str, int, float, bool)
+    return {k: v for k, v in config.items() if k not in _CONFIG_SKIP and (v is None or isinstance(v, scalar))}
+
+
 def config_table(inputs: CardInputs) -> str:
-    rows = [
-        [code_span(k, 60), escape_markdown_cell(v, 100)]
-        for k, v in inputs.config.items()
-        if k not in _CONFIG_SKIP and (v is None or isinstance(v, (str, int, float, bool)))
-    ]
+    rows = [[code_span(k, 60), escape_markdown_cell(v, 100)] for k, v in card_settings(inputs.config).items()]
     return _table(["Setting", "Value"], rows) if rows else "_Defaults._"
