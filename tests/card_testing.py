@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hf_activekd import ActiveKDCallback, ActiveKDConfig, PoolTeacher
+from hf_activekd import ActiveKDCallback, ActiveKDConfig
 from hf_activekd.card import CardInputs
-from testing_utils import LABELS, MARKER, make_texts
 
 SECRET = "hf_dummySECRETdoNotLeak0123456789"
 
@@ -32,11 +31,6 @@ def train_tiny(make_trainer, pool_teacher, preprocess, *, callback_kwargs=None, 
 
 def all_files_bytes(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-
-
-def make_pool_teacher():
-    texts, labels = make_texts(60, seed=7)
-    return PoolTeacher([f"{MARKER} {t}" for t in texts], labels, label_names=LABELS, seed=0)
 
 
 def card_inputs(**kwargs) -> CardInputs:

@@ -8,14 +8,14 @@ import re
 from pathlib import Path
 
 import pytest
-from card_testing import SECRET, all_files_bytes, make_pool_teacher, train_tiny
+from card_testing import SECRET, all_files_bytes, train_tiny
 from huggingface_hub import ModelCard, metadata_load
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from model_card_pattern import CARD_PATTERN
 
 from hf_activekd import ActiveKDCallback, ActiveKDConfig
 from hf_activekd.card import BLOCK_START
-from testing_utils import build_trainer, torch_device
+from testing_utils import build_trainer, make_pool_teacher, torch_device
 
 
 @pytest.fixture(scope="module")
