@@ -465,7 +465,9 @@ def versus_table(rows: dict[str, Any]) -> str:
             kept = _signed(k["minus_seed_only_mean"], k["minus_seed_only_se"])
             kept += f" ({k['kept_seed_only']}/{k['seeds_compared']})"
         dropped = ", ".join(f"{k}: {v}" for k, v in row["dropped"].items()) or "–"
-        if policy != "seed_only":
+        if policy != "seed_only" and not row["requested"]:
+            dropped = "not recorded"  # results written before the benchmark recorded requests and drops
+        elif policy != "seed_only":
             dropped = f"{sum(row['dropped'].values())} of {row['requested']} ({dropped})"
         else:
             dropped = "–"

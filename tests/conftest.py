@@ -77,3 +77,20 @@ def student(tmp_path_factory):
 def data_csv(tmp_path_factory):
     """A CSV of 30 labelled texts per class, in columns ``sentence`` and ``topic``."""
     return _write_csv(tmp_path_factory.mktemp("data") / "data.csv", 30, seed=1)
+
+
+@pytest.fixture
+def serve():
+    """Start teacher servers: ``serve(backend=None, **server_kwargs)`` (scripted by default); all stop at the end."""
+    from hf_activekd.server import ScriptedBackend, TeacherServer
+
+    servers = []
+
+    def start(backend=None, **kwargs) -> TeacherServer:
+        server = TeacherServer(backend or ScriptedBackend(), **kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -1,6 +1,5 @@
 """The embedded teacher: a small server speaking TGI's protocol, with scripted, pool and real-model backends."""
 
-from .app import TeacherServer, serve_main
 from .backends import (
     BackendRequest,
     Fault,
@@ -9,6 +8,8 @@ from .backends import (
     TransformersBackend,
     default_answer,
 )
+from .serve_teacher import serve_main
+from .teacher_server import TeacherServer
 
 __all__ = [
     "BackendRequest",
