@@ -10,7 +10,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_DISABLED", "true")
 
 
-from testing_utils import LABELS, MARKER, build_trainer, make_dataset, make_texts, make_tokenizer  # noqa: E402
+from cli_testing import _write_csv  # noqa: E402
+
+from testing_utils import build_trainer, make_dataset, make_model, make_pool_teacher, make_tokenizer  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -26,10 +28,7 @@ def datasets_small(tokenizer):
 
 @pytest.fixture
 def pool_teacher():
-    from hf_activekd import PoolTeacher
-
-    texts, labels = make_texts(60, seed=7)
-    return PoolTeacher([f"{MARKER} {t}" for t in texts], labels, label_names=LABELS, seed=0)
+    return make_pool_teacher()
 
 
 @pytest.fixture
@@ -63,6 +62,21 @@ def teacher_server():
     server = TeacherServer(ScriptedBackend()).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory):
+    """A tiny saved student folder (tokenizer and model), for the command line."""
+    folder = tmp_path_factory.mktemp("student")
+    make_tokenizer(folder)
+    make_model().save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def data_csv(tmp_path_factory):
+    """A CSV of 30 labelled texts per class, in columns ``sentence`` and ``topic``."""
+    return _write_csv(tmp_path_factory.mktemp("data") / "data.csv", 30, seed=1)
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import json
 
 import pytest
 import torch
+from cli_testing import FAST
 from sklearn.metrics import f1_score
-from test_cli import FAST, data_csv, student  # noqa: F401 - fixtures
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from hf_activekd import cli
@@ -27,7 +27,7 @@ def _validation_macro_f1_of_saved_student(argv, folder) -> float:
     return f1_score(list(validation["label"]), logits.argmax(-1).numpy(), average="macro")
 
 
-def test_distill_baseline_reports_the_teachers_effect(tmp_path, capsys, data_csv, student):  # noqa: F811
+def test_distill_baseline_reports_the_teachers_effect(tmp_path, capsys, data_csv, student):
     out = tmp_path / "out"
     argv = ["distill", "--data-file", str(data_csv), "--text-column", "sentence", "--label-column", "topic"]
     argv += ["--student", student, "--seed-per-class", "4", "--val-per-class", "5", "--test-per-class", "5"]
@@ -51,10 +51,10 @@ def test_distill_baseline_reports_the_teachers_effect(tmp_path, capsys, data_csv
     assert not (out / "baseline").exists()  # the baseline's checkpoints are not left behind
 
 
-def test_distill_keeps_the_baseline_when_a_harmful_teacher_lowers_validation(tmp_path, capsys, data_csv, student):  # noqa: F811
+def test_distill_keeps_the_baseline_when_a_harmful_teacher_lowers_validation(tmp_path, capsys, data_csv, student):
     """A teacher whose every row carries the wrong class (the simulated pool's labels are rotated) makes the distilled
     student worse; with --baseline the saved student is the baseline, and the summary and the card say so."""
-    from test_cli import _write_csv
+    from cli_testing import _write_csv
 
     wrong = tmp_path / "wrong.csv"
     rows = list(csv.DictReader(open(_write_csv(tmp_path / "pool.csv", 40, seed=7))))

@@ -8,67 +8,10 @@ import json
 import socket
 
 import pytest
+from cli_testing import FAST, _free_port
 
 from hf_activekd import cli
-from hf_activekd.cli import CLIError, parse_distill_args
-from testing_utils import LABELS, make_model, make_texts, make_tokenizer
-
-
-@pytest.fixture(scope="module")
-def student(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("student")
-    make_tokenizer(folder)
-    make_model().save_pretrained(folder)
-    return str(folder)
-
-
-def _write_csv(path, n_per_class, seed, text="sentence", label="topic"):
-    texts, labels = make_texts(n_per_class, seed=seed)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow([text, label])
-        for t, y in zip(texts, labels):
-            writer.writerow([t, LABELS[y]])
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def data_csv(tmp_path_factory):
-    return _write_csv(tmp_path_factory.mktemp("data") / "data.csv", 30, seed=1)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-COLS = ["--data-file", "{data}", "--text-column", "sentence", "--label-column", "topic"]
-FAST = ["--eval-steps", "3", "--learning-rate", "3e-3", "--per-device-train-batch-size", "8", "--max-rounds", "2"]
-
-
-def test_parse_flags_and_config_files(tmp_path):
-    args, config = parse_distill_args(["--data-file", "d.csv", "--seed-per-class", "4", "--samples_per_round", "12"])
-    assert (args.data_file, args.seed_per_class, config.samples_per_round) == ("d.csv", 4, 12)
-    assert args.student is None and not args.lora and config.allocation == "guided"
-    yaml_file = tmp_path / "c.yaml"
-    yaml_file.write_text(
-        "data_file: x.csv\nsamples-per-round: 7\nallocation: uniform\nlora: true\nlabel_column: cat\n"
-    )
-    args, config = parse_distill_args(["--config", str(yaml_file), "--samples-per-round", "9"])
-    assert args.data_file == "x.csv" and args.lora and config.allocation == "uniform"
-    assert config.samples_per_round == 9  # the flag overrides the file
-    assert config.label_column == "cat"
-    json_file = tmp_path / "c.json"
-    json_file.write_text(json.dumps({"train_file": "t.jsonl", "validation_file": "v.jsonl", "max_rounds": 3}))
-    args, config = parse_distill_args([f"--config={json_file}"])
-    assert (args.train_file, args.validation_file, config.max_rounds) == ("t.jsonl", "v.jsonl", 3)
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("samples_per_rounds: 3\n")
-    with pytest.raises(CLIError, match=r"Unknown option\(s\) in .*samples_per_rounds"):
-        parse_distill_args(["--config", str(bad)])
-    with pytest.raises(CLIError, match="samples_per_round must be >= 1"):
-        parse_distill_args(["--samples-per-round", "0"])
+from testing_utils import LABELS, make_texts
 
 
 def test_main_usage_and_serve_teacher_delegation(monkeypatch, capsys):
@@ -234,24 +177,6 @@ def test_embedded_teacher_is_started_and_stopped(tmp_path, capsys, monkeypatch, 
     assert len(stops) == 1
     with pytest.raises(OSError):  # the server is gone
         socket.create_connection(("127.0.0.1", int(stops[0].rsplit(":", 1)[1])), timeout=1).close()
-
-
-def test_classlabel_column_keeps_its_names(tmp_path):
-    from datasets import ClassLabel, Dataset
-
-    texts, labels = make_texts(20, seed=3)
-    names = [LABELS[i] for i in (2, 0, 3, 1)]  # a ClassLabel in an order of its own
-    table = Dataset.from_dict({"sentence": texts, "topic": [names.index(LABELS[y]) for y in labels]})
-    table = table.cast_column("topic", ClassLabel(names=names))
-    table.save_to_disk(str(tmp_path / "saved"))
-    args, config = parse_distill_args(
-        ["--data-file", str(tmp_path / "saved"), "--text-column", "sentence", "--label-column", "topic"]
-    )
-    data = cli._prepare_data(args, config)
-    assert sorted(data["label_names"]) == sorted(LABELS)
-    train = data["splits"]["train"]
-    truth = dict(zip(texts, (LABELS[y] for y in labels)))
-    assert all(truth[t] == data["label_names"][i] for t, i in zip(train["text"], train["label"]))
 
 
 def test_distill_annotates_an_unlabeled_file_with_the_pool_teacher(tmp_path, capsys, data_csv, student):

@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
+from card_testing import all_files_bytes, train_tiny
 from hub_server import HubServer
 from huggingface_hub import DatasetCard, ModelCard
-from test_card import all_files_bytes, train_tiny
 
 TOKEN = "hf_dummySECRETpublishToken0123456789"
 MODEL_REPO = "tester/tiny-student"

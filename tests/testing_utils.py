@@ -89,6 +89,14 @@ def make_texts(n_per_class: int, seed: int = 0, noise: float = 0.3) -> tuple[lis
     return [texts[i] for i in order], [labels[i] for i in order]
 
 
+def make_pool_teacher():
+    """A PoolTeacher over 60 texts per class, each carrying :data:`MARKER` (so generated rows can be told apart)."""
+    from hf_activekd import PoolTeacher
+
+    texts, labels = make_texts(60, seed=7)
+    return PoolTeacher([f"{MARKER} {t}" for t in texts], labels, label_names=LABELS, seed=0)
+
+
 def make_dataset(tokenizer, n_per_class: int, seed: int = 0) -> Dataset:
     texts, labels = make_texts(n_per_class, seed)
     ds = Dataset.from_dict({"text": texts, "label": labels})
