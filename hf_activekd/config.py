@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .config_checks import ANNOTATE_STRATEGIES, SOURCES, config_errors
 from .quality import QUALITY_CHECKS
 
-SOURCES = ("generate", "annotate", "both")
-ANNOTATE_STRATEGIES = ("guided", "margin", "random")
+__all__ = ["ANNOTATE_STRATEGIES", "SOURCES", "ActiveKDConfig"]
 
 
 @dataclass
@@ -321,72 +321,7 @@ class ActiveKDConfig:
     )
 
     def __post_init__(self):
-        errors = []
-        if self.samples_per_round < 1:
-            errors.append(f"samples_per_round must be >= 1, got {self.samples_per_round}")
-        if self.samples_per_request < 1:
-            errors.append(f"samples_per_request must be >= 1, got {self.samples_per_request}")
-        if self.allocation not in ("guided", "uniform"):
-            errors.append(f"allocation must be 'guided' or 'uniform', got {self.allocation!r}")
-        if not 0.0 <= self.allocation_floor <= 1.0:
-            errors.append(f"allocation_floor must be in [0, 1], got {self.allocation_floor}")
-        if self.mix_mode not in ("append", "replace"):
-            errors.append(f"mix_mode must be 'append' or 'replace', got {self.mix_mode!r}")
-        if self.mix_mode == "replace" and not self.truncate_generated_rows:
-            errors.append(
-                "mix_mode='replace' keeps batch shapes fixed and always cuts generated rows: "
-                "truncate_generated_rows=False needs mix_mode='append'"
-            )
-        if self.report_classes not in ("targeted", "full"):
-            errors.append(f"report_classes must be 'targeted' or 'full', got {self.report_classes!r}")
-        if self.teacher_on_failure not in ("continue", "raise"):
-            errors.append(f"teacher_on_failure must be 'continue' or 'raise', got {self.teacher_on_failure!r}")
-        if not self.harm_delta >= 0:
-            errors.append(f"harm_delta must be >= 0, got {self.harm_delta}")
-        if self.on_harm not in ("drop_round", "keep"):
-            errors.append(f"on_harm must be 'drop_round' or 'keep', got {self.on_harm!r}")
-        if self.verify not in ("none", "teacher"):
-            errors.append(f"verify must be 'none' or 'teacher', got {self.verify!r}")
-        if self.overlap_policy not in ("wait", "skip"):
-            errors.append(f"overlap_policy must be 'wait' or 'skip', got {self.overlap_policy!r}")
-        if self.overlap_at_end not in ("wait", "cancel"):
-            errors.append(f"overlap_at_end must be 'wait' or 'cancel', got {self.overlap_at_end!r}")
-        if self.rows_per_batch < 0:
-            errors.append(f"rows_per_batch must be >= 0, got {self.rows_per_batch}")
-        if self.max_rounds < 0 or self.patience < 0:
-            errors.append("max_rounds and patience must be >= 0")
-        if self.min_chars < 1 or self.max_chars < self.min_chars:
-            errors.append(f"need 1 <= min_chars <= max_chars, got {self.min_chars} and {self.max_chars}")
-        for name in ("num_hard_negatives", "num_correct_examples", "num_misclassified_examples"):
-            if getattr(self, name) < 0:
-                errors.append(f"{name} must be >= 0")
-        if self.label_names is not None and len(set(self.label_names)) != len(self.label_names):
-            errors.append("label_names contains duplicates")
-        unknown = [c for c in self.quality_checks if c not in QUALITY_CHECKS]
-        if unknown:
-            errors.append(f"unknown quality_checks {unknown}, valid ones are {list(QUALITY_CHECKS)}")
-        if not 0.0 < self.near_duplicate_threshold <= 1.0:
-            errors.append(f"near_duplicate_threshold must be in (0, 1], got {self.near_duplicate_threshold}")
-        if not 0.0 <= self.min_letter_ratio <= 1.0:
-            errors.append(f"min_letter_ratio must be in [0, 1], got {self.min_letter_ratio}")
-        if self.source not in SOURCES:
-            errors.append(f"source must be one of {list(SOURCES)}, got {self.source!r}")
-        if not 0.0 <= self.annotate_share <= 1.0:
-            errors.append(f"annotate_share must be in [0, 1], got {self.annotate_share}")
-        if self.annotate_strategy not in ANNOTATE_STRATEGIES:
-            errors.append(
-                f"annotate_strategy must be one of {list(ANNOTATE_STRATEGIES)}, got {self.annotate_strategy!r}"
-            )
-        if self.max_unlabeled_scored < 1:
-            errors.append(f"max_unlabeled_scored must be >= 1, got {self.max_unlabeled_scored}")
-        if self.annotate_texts_per_request < 1:
-            errors.append(f"annotate_texts_per_request must be >= 1, got {self.annotate_texts_per_request}")
-        if self.overlap and self.source != "generate":
-            errors.append(
-                f"overlap=True works with source='generate' only, got source={self.source!r}: annotation has every "
-                "process score the unlabeled texts at the evaluation, which a background round cannot do; use "
-                "overlap=False to annotate"
-            )
+        errors = config_errors(self)
         if errors:
             raise ValueError("Invalid ActiveKDConfig: " + "; ".join(errors))
 
