@@ -8,18 +8,13 @@ error at the next evaluation, not hang. Each process writes what it saw to ``<ou
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ddp_common import ddp_trainer, start, train, write_result  # this folder, on sys.path when run as a file
 
-from transformers import DataCollatorWithPadding, Trainer, TrainingArguments  # noqa: E402
-
-from hf_activekd import ActiveKDCallback, ActiveKDConfig, PoolTeacher  # noqa: E402
-from testing_utils import LABELS, MARKER, ForwardRecorder, make_dataset, make_model, make_texts, make_tokenizer  # noqa: E402
+from hf_activekd import ActiveKDCallback, ActiveKDConfig, PoolTeacher
+from testing_utils import LABELS, MARKER, make_texts
 
 
 class LaggingFlakyTeacher(PoolTeacher):
@@ -40,32 +35,11 @@ class LaggingFlakyTeacher(PoolTeacher):
 
 
 def main(out: str, mode: str) -> None:
-    out_dir = Path(out)
-    rank = int(os.environ["RANK"])
-    tokenizer = make_tokenizer(out_dir / f"tok-{rank}")
-    train, val = make_dataset(tokenizer, 8, seed=1), make_dataset(tokenizer, 10, seed=2)
+    out_dir, tokenizer = start(out)
     texts, labels = make_texts(40, seed=7)
     teacher = LaggingFlakyTeacher([f"{MARKER} {t}" for t in texts], labels, label_names=LABELS)
     teacher.fail_call = 2 if mode == "continue" else 1
-    args = TrainingArguments(
-        output_dir=str(out_dir / "run"),
-        eval_strategy="steps",
-        eval_steps=4,
-        max_steps=12,
-        per_device_train_batch_size=4,
-        per_device_eval_batch_size=8,
-        learning_rate=1e-2,
-        save_strategy="no",
-        report_to=[],
-        use_cpu=True,
-        ddp_backend="gloo",
-        disable_tqdm=True,
-        seed=0,
-    )
-    model = make_model()
-    trainer = Trainer(
-        model=model, args=args, train_dataset=train, eval_dataset=val, data_collator=DataCollatorWithPadding(tokenizer)
-    )
+    trainer = ddp_trainer(tokenizer, out_dir)
     teacher.trainer = trainer
     config = ActiveKDConfig(
         samples_per_round=8,
@@ -76,17 +50,7 @@ def main(out: str, mode: str) -> None:
         teacher_on_failure=mode,
     )
     callback = ActiveKDCallback(trainer, teacher, config, preprocess=lambda r: tokenizer(r["text"], truncation=True))
-    trainer.add_callback(callback)
-    recorder = ForwardRecorder(model, tokenizer.convert_tokens_to_ids(MARKER))
-    trainer.train()
-    result = {
-        "rank": rank,
-        "global_step": trainer.state.global_step,
-        "rounds": callback.rounds,
-        "train_marker_rows": recorder.train_marker_rows,
-        "eval_marker_rows": recorder.eval_marker_rows,
-    }
-    (out_dir / f"rank-{rank}.json").write_text(json.dumps(result, default=str))
+    write_result(out_dir, train(trainer, callback, tokenizer))
 
 
 if __name__ == "__main__":
