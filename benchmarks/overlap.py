@@ -43,7 +43,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from policy import DEFAULT_DATA, ROOT, _tokenized, load_student, machine_info, stratified_subset  # noqa: E402
+from policy import DEFAULT_DATA, ROOT, machine_info, prepare_tables, start_run, training_arguments  # noqa: E402
 
 MODES = ("instant", "blocking", "overlap")
 
@@ -91,50 +91,24 @@ def slow_pool_backend(texts: list[str], labels: list[str], latency: float, seed:
 
 
 def run_once(args, mode: str, seed: int, train_table, test_table, label_names, work_dir: Path) -> dict[str, Any]:
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
-    from transformers.utils import logging as hf_logging
+    from transformers import DataCollatorWithPadding, Trainer
 
     from hf_activekd import ActiveKDCallback, ActiveKDConfig, TGITeacher
-    from hf_activekd.data import few_shot_split
     from hf_activekd.metrics import build_report
     from hf_activekd.server import TeacherServer
 
-    hf_logging.set_verbosity_error()
-    set_seed(seed)
-    splits = few_shot_split(train_table, "label", args.seed_per_class, args.val_per_class, seed=seed)
-    rest = splits["rest"]
+    rest, model, tokenizer, train, val, test = start_run(args, seed, train_table, test_table, label_names)
     backend = slow_pool_backend(
         list(rest["text"]),
         [label_names[i] for i in rest["label"]],
         0.0 if mode == "instant" else args.latency,
         seed,
     )
-    model, tokenizer = load_student(args, label_names)
-    train = _tokenized(splits["train"], tokenizer, args.max_length)
-    val = _tokenized(splits["validation"], tokenizer, args.max_length)
-    test = _tokenized(test_table, tokenizer, args.max_length)
     out = work_dir / f"{mode}-seed{seed}"
     shutil.rmtree(out, ignore_errors=True)
-    steps = args.steps_per_round
     trainer = Trainer(
         model=model,
-        args=TrainingArguments(
-            output_dir=str(out),
-            eval_strategy="steps",
-            eval_steps=steps,
-            max_steps=steps * (args.rounds + 1),
-            per_device_train_batch_size=args.batch_size,
-            per_device_eval_batch_size=256,
-            learning_rate=args.learning_rate,
-            lr_scheduler_type="constant",
-            max_grad_norm=0.0,
-            save_strategy="no",
-            logging_strategy="no",
-            report_to=[],
-            use_cpu=True,
-            seed=seed,
-            disable_tqdm=True,
-        ),
+        args=training_arguments(args, out, seed, max_grad_norm=0.0),
         train_dataset=train,
         eval_dataset=val,
         data_collator=DataCollatorWithPadding(tokenizer),
@@ -217,22 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    from hf_activekd.data import encode_labels, label_names_of, load_table
-
-    train_raw = load_table(args.train_file, args.text_column, args.label_column)
-    test_raw = load_table(args.test_file, args.text_column, args.label_column)
-    label_names = label_names_of(train_raw, label_column=args.label_column)[: args.max_classes or None]
-    keep = set(label_names)
-    train_raw = train_raw.filter(lambda r: str(r[args.label_column]) in keep)
-    test_raw = test_raw.filter(lambda r: str(r[args.label_column]) in keep)
-
-    def prepare(table):
-        table = table.rename_column(args.text_column, "text") if args.text_column != "text" else table
-        table = encode_labels(table, args.label_column, label_names, output_column="label")
-        return table.select_columns(["text", "label"])
-
-    train_table = prepare(train_raw)
-    test_table = stratified_subset(prepare(test_raw), "label", args.test_per_class, seed=0)
+    train_table, test_table, label_names = prepare_tables(args)
     if not args.samples_per_round:
         args.samples_per_round = 5 * len(label_names)
     work_dir = Path(tempfile.mkdtemp(prefix="activekd-overlap-"))

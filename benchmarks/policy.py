@@ -215,38 +215,67 @@ def _tokenized(table, tokenizer, max_length: int):
     return table.map(lambda rows: tokenizer(rows["text"], truncation=True, max_length=max_length), batched=True)
 
 
-def run_once(args, policy: str, seed: int, train_table, test_table, label_names, work_dir: Path) -> dict[str, Any]:
-    """One training run with the product path (Trainer + ActiveKDCallback + PoolTeacher)."""
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
+def prepare_tables(args):
+    """The training table and the stratified test subset (columns ``text`` and ``label``) of ``--train-file`` and
+    ``--test-file``, keeping the first ``--max-classes`` classes in name order (0: all), and the kept class names."""
+    from hf_activekd.data import encode_labels, label_names_of, load_table
+
+    train_raw = load_table(args.train_file, args.text_column, args.label_column)
+    test_raw = load_table(args.test_file, args.text_column, args.label_column)
+    label_names = label_names_of(train_raw, label_column=args.label_column)
+    if args.max_classes:
+        label_names = label_names[: args.max_classes]
+        keep = set(label_names)
+        train_raw = train_raw.filter(lambda r: str(r[args.label_column]) in keep)
+        test_raw = test_raw.filter(lambda r: str(r[args.label_column]) in keep)
+
+    def prepare(table):
+        table = table.rename_column(args.text_column, "text") if args.text_column != "text" else table
+        table = encode_labels(table, args.label_column, label_names, output_column="label")
+        return table.select_columns(["text", "label"])
+
+    test_table = stratified_subset(prepare(test_raw), "label", args.test_per_class, seed=0)
+    return prepare(train_raw), test_table, label_names
+
+
+def start_run(args, seed: int, train_table, test_table, label_names: list[str]):
+    """A run's start: the seed set, its few-shot split of ``train_table`` (``--seed-per-class`` training and
+    ``--val-per-class`` validation examples per class, the rest for the teacher), the student and the tokenized
+    training, validation and test sets. Returns ``(rest, model, tokenizer, train, val, test)``."""
+    from transformers import set_seed
     from transformers.utils import logging as hf_logging
 
-    from hf_activekd import ActiveKDCallback, ActiveKDConfig, PoolTeacher
     from hf_activekd.data import few_shot_split
 
     hf_logging.set_verbosity_error()
     set_seed(seed)
     splits = few_shot_split(train_table, "label", args.seed_per_class, args.val_per_class, seed=seed)
-    rest = splits["rest"]
-    teacher = PoolTeacher(
-        rest["text"], rest["label"], label_names=label_names, seed=seed, label_noise=args.label_noise, junk=args.junk
-    )
     model, tokenizer = load_student(args, label_names)
     train = _tokenized(splits["train"], tokenizer, args.max_length)
     val = _tokenized(splits["validation"], tokenizer, args.max_length)
-    test = _tokenized(test_table, tokenizer, args.max_length)
-    out = work_dir / f"{policy}-seed{seed}"
-    shutil.rmtree(out, ignore_errors=True)
+    return splits["rest"], model, tokenizer, train, val, _tokenized(test_table, tokenizer, args.max_length)
+
+
+def training_arguments(args, output_dir: Path, seed: int, epochs: float = 0.0, max_grad_norm: float | None = None):
+    """The benchmarks' `TrainingArguments` (CPU, constant learning rate, no saving or logging): an evaluation every
+    ``--steps-per-round`` steps, ``--rounds`` + 1 of them (a round at each but the last); with ``epochs``, that many
+    epochs and no evaluation. ``max_grad_norm`` defaults to ``--max-grad-norm``."""
+    from transformers import TrainingArguments
+
     steps = args.steps_per_round
-    training_args = TrainingArguments(
-        output_dir=str(out),
-        eval_strategy="steps",
-        eval_steps=steps,
-        max_steps=steps * (args.rounds + 1),
+    schedule = (
+        {"num_train_epochs": epochs}
+        if epochs
+        else {"eval_strategy": "steps", "eval_steps": steps, "max_steps": steps * (args.rounds + 1)}
+    )
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        **schedule,
         per_device_train_batch_size=args.batch_size,
         per_device_eval_batch_size=256,
         learning_rate=args.learning_rate,
         lr_scheduler_type="constant",
-        max_grad_norm=args.max_grad_norm,
+        max_grad_norm=args.max_grad_norm if max_grad_norm is None else max_grad_norm,
         save_strategy="no",
         logging_strategy="no",
         report_to=[],
@@ -254,9 +283,23 @@ def run_once(args, policy: str, seed: int, train_table, test_table, label_names,
         seed=seed,
         disable_tqdm=True,
     )
+
+
+def run_once(args, policy: str, seed: int, train_table, test_table, label_names, work_dir: Path) -> dict[str, Any]:
+    """One training run with the product path (Trainer + ActiveKDCallback + PoolTeacher)."""
+    from transformers import DataCollatorWithPadding, Trainer
+
+    from hf_activekd import ActiveKDCallback, ActiveKDConfig, PoolTeacher
+
+    rest, model, tokenizer, train, val, test = start_run(args, seed, train_table, test_table, label_names)
+    teacher = PoolTeacher(
+        rest["text"], rest["label"], label_names=label_names, seed=seed, label_noise=args.label_noise, junk=args.junk
+    )
+    out = work_dir / f"{policy}-seed{seed}"
+    shutil.rmtree(out, ignore_errors=True)
     trainer = Trainer(
         model=model,
-        args=training_args,
+        args=training_arguments(args, out, seed),
         train_dataset=train,
         eval_dataset={"val": val, "test": test},
         data_collator=DataCollatorWithPadding(tokenizer),
@@ -333,7 +376,7 @@ def run_once(args, policy: str, seed: int, train_table, test_table, label_names,
 
 
 def run_ceiling(args, train_table, test_table, label_names, work_dir: Path) -> dict[str, Any]:
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
+    from transformers import DataCollatorWithPadding, Trainer, set_seed
     from transformers.utils import logging as hf_logging
 
     from hf_activekd.metrics import build_report
@@ -343,24 +386,9 @@ def run_ceiling(args, train_table, test_table, label_names, work_dir: Path) -> d
     model, tokenizer = load_student(args, label_names)
     train = _tokenized(train_table, tokenizer, args.max_length)
     test = _tokenized(test_table, tokenizer, args.max_length)
-    training_args = TrainingArguments(
-        output_dir=str(work_dir / "ceiling"),
-        num_train_epochs=args.ceiling_epochs,
-        per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=256,
-        learning_rate=args.learning_rate,
-        lr_scheduler_type="constant",
-        max_grad_norm=args.max_grad_norm,
-        save_strategy="no",
-        logging_strategy="no",
-        report_to=[],
-        use_cpu=True,
-        seed=0,
-        disable_tqdm=True,
-    )
     trainer = Trainer(
         model=model,
-        args=training_args,
+        args=training_arguments(args, work_dir / "ceiling", 0, epochs=args.ceiling_epochs),
         train_dataset=train,
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
@@ -607,25 +635,8 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    from hf_activekd.data import encode_labels, label_names_of, load_table
-
     total_start = time.perf_counter()
-    train_raw = load_table(args.train_file, args.text_column, args.label_column)
-    test_raw = load_table(args.test_file, args.text_column, args.label_column)
-    label_names = label_names_of(train_raw, label_column=args.label_column)
-    if args.max_classes:
-        label_names = label_names[: args.max_classes]
-        keep = set(label_names)
-        train_raw = train_raw.filter(lambda r: str(r[args.label_column]) in keep)
-        test_raw = test_raw.filter(lambda r: str(r[args.label_column]) in keep)
-
-    def prepare(table):
-        table = table.rename_column(args.text_column, "text") if args.text_column != "text" else table
-        table = encode_labels(table, args.label_column, label_names, output_column="label")
-        return table.select_columns(["text", "label"])
-
-    train_table, test_table = prepare(train_raw), prepare(test_raw)
-    test_table = stratified_subset(test_table, "label", args.test_per_class, seed=0)
+    train_table, test_table, label_names = prepare_tables(args)
     if not args.samples_per_round:
         args.samples_per_round = 5 * len(label_names)
     work_dir = Path(args.work_dir or tempfile.mkdtemp(prefix="activekd-bench-"))
