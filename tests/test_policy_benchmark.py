@@ -32,6 +32,19 @@ def _csv(path: Path, n_per_class: int, seed: int) -> str:
     return str(path)
 
 
+def _tiny_argv(tmp_path: Path, samples_per_round: int = 8) -> list[str]:
+    """The tiny configuration: a tiny student saved under ``tmp_path``, synthetic CSVs of 4 classes (25 training and
+    6 test texts per class), 3 + 3 examples per class, 2 rounds of 2 steps."""
+    student = tmp_path / "student"
+    make_tokenizer(student)
+    make_model().save_pretrained(student)
+    argv = ["--train-file", _csv(tmp_path / "train.csv", 25, 1), "--test-file", _csv(tmp_path / "test.csv", 6, 2)]
+    argv += ["--student", str(student), "--num-hidden-layers", "0", "--freeze-embeddings", "0", "--max-length", "16"]
+    argv += ["--seed-per-class", "3", "--val-per-class", "3", "--test-per-class", "5", "--rounds", "2"]
+    argv += ["--samples-per-round", str(samples_per_round), "--steps-per-round", "2", "--batch-size", "8"]
+    return argv + ["--rows-per-batch", "4", "--learning-rate", "3e-3"]
+
+
 def test_budget_to_reach(bench):
     rows = [
         {"budget": 0, "macro_f1_mean": 0.2},
@@ -51,15 +64,8 @@ def test_skips_cleanly_without_data(bench, tmp_path, capsys):
 
 
 def test_tiny_run(bench, tmp_path):
-    student = tmp_path / "student"
-    make_tokenizer(student)
-    make_model().save_pretrained(student)
     output = tmp_path / "results" / "policy.json"
-    argv = ["--train-file", _csv(tmp_path / "train.csv", 25, 1), "--test-file", _csv(tmp_path / "test.csv", 6, 2)]
-    argv += ["--student", str(student), "--num-hidden-layers", "0", "--freeze-embeddings", "0", "--max-length", "16"]
-    argv += ["--seed-per-class", "3", "--val-per-class", "3", "--test-per-class", "5", "--rounds", "2"]
-    argv += ["--samples-per-round", "8", "--steps-per-round", "2", "--batch-size", "8", "--rows-per-batch", "4"]
-    argv += ["--seeds", "0", "--ceiling-epochs", "1", "--learning-rate", "3e-3", "--output", str(output)]
+    argv = [*_tiny_argv(tmp_path), "--seeds", "0", "--ceiling-epochs", "1", "--output", str(output)]
     assert bench.main(argv) == 0
     result = json.loads(output.read_text())
     assert set(result["summary"]) == {"seed_only", "uniform", "guided"}
@@ -84,15 +90,8 @@ def test_noisy_teacher_run_and_resume(bench, tmp_path):
     """--label-noise/--junk/--verify: the teacher is named noisy, verification drops rows, the gate's drops and harm's
     set-aside rows are summed per
     policy, every teacher policy is compared with seed only of the same seed; --resume keeps the finished runs."""
-    student = tmp_path / "student"
-    make_tokenizer(student)
-    make_model().save_pretrained(student)
     output = tmp_path / "results" / "policy_noisy.json"
-    argv = ["--train-file", _csv(tmp_path / "train.csv", 25, 1), "--test-file", _csv(tmp_path / "test.csv", 6, 2)]
-    argv += ["--student", str(student), "--num-hidden-layers", "0", "--freeze-embeddings", "0", "--max-length", "16"]
-    argv += ["--seed-per-class", "3", "--val-per-class", "3", "--test-per-class", "5", "--rounds", "2"]
-    argv += ["--samples-per-round", "12", "--steps-per-round", "2", "--batch-size", "8", "--rows-per-batch", "4"]
-    argv += ["--ceiling-epochs", "0", "--learning-rate", "3e-3", "--output", str(output)]
+    argv = [*_tiny_argv(tmp_path, samples_per_round=12), "--ceiling-epochs", "0", "--output", str(output)]
     argv += ["--label-noise", "0.2", "--junk", "0.4", "--verify", "teacher"]
     assert bench.main(argv + ["--seeds", "0", "--policies", "seed_only", "uniform"]) == 0
     partial = output.with_suffix(".partial.json")
@@ -126,15 +125,8 @@ def test_noisy_teacher_run_and_resume(bench, tmp_path):
 def test_annotate_source_compares_selections_with_the_generate_path(bench, tmp_path):
     """--source annotate: random, margin and guided selection label pool texts (labels hidden), the generate path
     writes from the same pool; the same number of texts per round, paired comparisons in the results."""
-    student = tmp_path / "student"
-    make_tokenizer(student)
-    make_model().save_pretrained(student)
     output = tmp_path / "results" / "policy_annotate.json"
-    argv = ["--train-file", _csv(tmp_path / "train.csv", 25, 1), "--test-file", _csv(tmp_path / "test.csv", 6, 2)]
-    argv += ["--student", str(student), "--num-hidden-layers", "0", "--freeze-embeddings", "0", "--max-length", "16"]
-    argv += ["--seed-per-class", "3", "--val-per-class", "3", "--test-per-class", "5", "--rounds", "2"]
-    argv += ["--samples-per-round", "8", "--steps-per-round", "2", "--batch-size", "8", "--rows-per-batch", "4"]
-    argv += ["--seeds", "0", "1", "--ceiling-epochs", "0", "--learning-rate", "3e-3", "--output", str(output)]
+    argv = [*_tiny_argv(tmp_path), "--seeds", "0", "1", "--ceiling-epochs", "0", "--output", str(output)]
     assert bench.main([*argv, "--source", "annotate", "--max-unlabeled-scored", "40"]) == 0
     result = json.loads(output.read_text())
     assert result["source"] == "annotate" and set(result["summary"]) == {"random", "margin", "guided", "generate"}
