@@ -12,6 +12,7 @@ from hf_activekd import ActiveKDCallback, ActiveKDConfig, PoolTeacher, RoundRunn
 from hf_activekd.annotation import NONE_OF_THESE
 from hf_activekd.teachers.base import TeacherResponse
 from testing_utils import LABELS, MARKER, make_texts
+from torchrun_utils import torchrun
 
 NAMES = ["alpha", "beta", "gamma"]
 
@@ -380,16 +381,7 @@ def test_annotated_rows_reach_training_batches_with_the_teachers_labels(make_tra
 def test_two_processes_score_shards_agree_and_train_on_annotated_rows(tmp_path):
     """torchrun, 2 CPU processes (gloo): each rank scores half of the subset, the scores are gathered, the main
     process alone asks the teacher, the records and rows agree, and both ranks train on annotated rows."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).parent / "scripts" / "ddp_annotate.py"
-    env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", WANDB_DISABLED="true")
-    env.pop("CUDA_VISIBLE_DEVICES", None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
-    proc = subprocess.run([*cmd, str(tmp_path)], env=env, capture_output=True, text=True, timeout=300)
+    proc = torchrun("ddp_annotate.py", str(tmp_path))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     results = [json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in range(2)]
     assert [r["world_size"] for r in results] == [2, 2] and all(r["global_step"] == 12 for r in results)

@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).parent / "scripts" / "ddp_train.py"
+from torchrun_utils import torchrun, untimed
 
 
 def test_two_processes_train_on_generated_rows(tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", WANDB_DISABLED="true")
-    env.pop("CUDA_VISIBLE_DEVICES", None)
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        str(SCRIPT),
-        str(tmp_path),
-    ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    proc = torchrun("ddp_train.py", str(tmp_path))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     results = [json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in range(2)]
     assert [r["world_size"] for r in results] == [2, 2]
@@ -33,17 +17,6 @@ def test_two_processes_train_on_generated_rows(tmp_path):
     assert results[0]["teacher_calls"] == 2 and results[1]["teacher_calls"] == 0  # none at the last step
 
     # round records agree across ranks (all but the timings each rank measures itself)
-    def untimed(rounds):
-        return [
-            {
-                **r,
-                "eval_metrics": {
-                    k: v for k, v in r["eval_metrics"].items() if "runtime" not in k and "per_second" not in k
-                },
-            }
-            for r in rounds
-        ]
-
     assert untimed(results[0]["rounds"]) == untimed(results[1]["rounds"])
     rounds = results[0]["rounds"]
     assert len(rounds) == 3

@@ -19,6 +19,7 @@ from transformers import TrainerCallback
 from hf_activekd import ActiveKDConfig, GeneratedSample, PoolTeacher, Teacher, TeacherResponse
 from hf_activekd.server import ScriptedBackend, TeacherServer
 from testing_utils import LABELS, MARKER, ForwardRecorder, attach_callback, make_texts
+from torchrun_utils import torchrun, untimed
 
 SCRIPTS = Path(__file__).parent / "scripts"
 
@@ -253,30 +254,11 @@ def test_overlap_config_is_validated():
         ActiveKDConfig(overlap=True, overlap_at_end="drop")
 
 
-def _torchrun(script: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", WANDB_DISABLED="true")
-    env.pop("CUDA_VISIBLE_DEVICES", None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), *args]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-
-
 def test_two_processes_agree_on_overlapped_rounds_and_a_failure(tmp_path):
-    proc = _torchrun(SCRIPTS / "ddp_overlap_train.py", str(tmp_path), "continue")
+    proc = torchrun("ddp_overlap_train.py", str(tmp_path), "continue")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     results = [json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in range(2)]
     assert all(r["global_step"] == 12 for r in results)
-
-    def untimed(rounds):
-        return [
-            {
-                **r,
-                "eval_metrics": {
-                    k: v for k, v in r["eval_metrics"].items() if "runtime" not in k and "per_second" not in k
-                },
-            }
-            for r in rounds
-        ]
-
     assert untimed(results[0]["rounds"]) == untimed(results[1]["rounds"])
     rounds = results[0]["rounds"]
     assert rounds[0]["accepted"] == 8 and rounds[0]["arrived_at_step"] > rounds[0]["requested_at_step"]
@@ -287,7 +269,7 @@ def test_two_processes_agree_on_overlapped_rounds_and_a_failure(tmp_path):
 
 def test_two_processes_stop_together_when_a_background_round_raises(tmp_path):
     start = time.monotonic()
-    proc = _torchrun(SCRIPTS / "ddp_overlap_train.py", str(tmp_path), "raise", timeout=240)
+    proc = torchrun("ddp_overlap_train.py", str(tmp_path), "raise", timeout=240)
     assert proc.returncode != 0
     assert time.monotonic() - start < 200  # no rank waited for ddp_timeout
     assert proc.stderr.count("teacher connection reset") >= 2  # every rank learned of it at the next evaluation
