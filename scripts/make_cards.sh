@@ -20,9 +20,11 @@ copy_card() {  # copy_card RUN_DIR CARD_DIR
 import json, sys
 path = sys.argv[1]
 summary = json.load(open(path))
-for key in ("generated_data", "plot"):  # machine-local paths mean nothing in the repository
+for key in ("generated_data", "plot", "output_dir"):  # machine-local paths mean nothing in the repository
     if summary.get(key):
         summary[key] = summary[key].rsplit("/", 1)[-1]
+if "site-packages" in str(summary.get("student", "")):  # the student shipped on PyPI, not this machine's folder
+    summary["student"] = summary["student"].split("site-packages/", 1)[1].split("/", 1)[0] + " (PyPI wheel)"
 json.dump(summary, open(path, "w"), indent=2)
 PY
 }
