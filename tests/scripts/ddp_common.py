@@ -1,4 +1,5 @@
-"""What the torchrun scripts beside it share: each process's tokenizer, the tiny two-process Trainer (CPU, gloo), and
+"""What the torchrun scripts beside it share: each process's tokenizer, the tiny two-process Trainer (one GPU each with
+NCCL where there are enough GPUs, else CPU with gloo), and
 training with a marker recorder, then writing what the rank saw to ``<out>/rank-<r>.json``.
 
 The scripts are run as files (``torchrun tests/scripts/ddp_*.py``), so this directory is on ``sys.path`` and they
@@ -14,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import torch  # noqa: E402
 from transformers import Trainer  # noqa: E402
 
 from testing_utils import MARKER, ForwardRecorder, build_trainer, make_tokenizer  # noqa: E402
@@ -26,7 +28,10 @@ def start(out: str):
 
 
 def ddp_trainer(tokenizer, out_dir: Path) -> Trainer:
-    """The tests' tiny Trainer for 2 CPU processes: an evaluation every 4 steps, 12 steps, 4 rows a batch per rank."""
+    """The tests' tiny Trainer for 2 processes: an evaluation every 4 steps, 12 steps, 4 rows a batch per rank. Each
+    process gets its own GPU when there is one for every process (NCCL), else the CPU (gloo), like transformers'
+    ``torch_device``."""
+    on_gpu = torch.cuda.device_count() >= int(os.environ["WORLD_SIZE"])
     return build_trainer(
         tokenizer,
         out_dir / "run",
@@ -34,8 +39,8 @@ def ddp_trainer(tokenizer, out_dir: Path) -> Trainer:
         max_steps=12,
         per_device_train_batch_size=4,
         per_device_eval_batch_size=8,
-        use_cpu=True,
-        ddp_backend="gloo",
+        use_cpu=not on_gpu,
+        ddp_backend="nccl" if on_gpu else "gloo",
     )
 
 
