@@ -88,15 +88,43 @@ class ReleaseAtEnd(TrainerCallback):
         self.event.set()
 
 
+class AwaitInFlightAt(TrainerCallback):
+    """At the evaluation at ``step`` (added before ActiveKDCallback, so it runs first), waits until the round in
+    flight has answered: with ``overlap_policy="skip"``, whether that round counts as arrived at this evaluation then
+    no longer depends on how fast the machine runs the background thread."""
+
+    def __init__(self, step: int):
+        self.step = step
+        self.callback = None  # set once ActiveKDCallback exists
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        runner = self.callback.runner if self.callback is not None else None
+        job = runner.in_flight if runner is not None else None
+        if state.global_step == self.step and job is not None:
+            assert job.done.wait(timeout=60), f"round {job.round_index} did not answer by step {self.step}"
+
+
 def _train(
-    make_trainer, preprocess, teacher_kwargs=None, trainer_kwargs=None, release_at_end=False, release_at=None, **config
+    make_trainer,
+    preprocess,
+    teacher_kwargs=None,
+    trainer_kwargs=None,
+    release_at_end=False,
+    release_at=None,
+    await_at=None,
+    **config,
 ):
     trainer = make_trainer(**(trainer_kwargs or {}))
     teacher = LaggingTeacher(trainer, **(teacher_kwargs or {}))
     if release_at_end or release_at is not None:
         trainer.add_callback(ReleaseAtEnd(teacher.release, release_at))
+    waiter = AwaitInFlightAt(await_at) if await_at is not None else None
+    if waiter is not None:
+        trainer.add_callback(waiter)
     config.setdefault("overlap", True)
     callback = attach_callback(trainer, teacher, preprocess, **config)
+    if waiter is not None:
+        waiter.callback = callback
     return trainer, teacher, callback
 
 
@@ -173,8 +201,10 @@ def test_wait_policy_waits_for_the_round_in_flight(make_trainer, preprocess):
 
 
 def test_skip_policy_skips_the_evaluations_round_and_records_it(make_trainer, preprocess):
+    # round 0 (asked at 5) answers at step 12: the evaluation at 10 skips its round, the one at 15 (which waits until
+    # round 0 has answered, whatever the machine's load) asks for round 2
     trainer, teacher, callback = _train(
-        make_trainer, preprocess, teacher_kwargs={"lag_steps": 7}, overlap_policy="skip"
+        make_trainer, preprocess, teacher_kwargs={"lag_steps": 7}, await_at=15, overlap_policy="skip"
     )
     trainer.train()
     rounds = callback.rounds
@@ -186,14 +216,16 @@ def test_skip_policy_skips_the_evaluations_round_and_records_it(make_trainer, pr
 
 
 def test_round_in_flight_at_the_end_is_awaited_and_recorded(make_trainer, preprocess):
-    # evaluations at steps 5, 10 and 12 (the last step: no round), training ends at 12: round 1 (asked at 10) cannot
-    # get 5 more steps, so it answers only when training ends; "skip" leaves it in flight at the last evaluation
+    # evaluations at steps 5, 10 and 12 (the last step: no round), training ends at 12: round 0 (asked at 5) answers at
+    # step 10 and is awaited there; round 1 (asked at 10) cannot get 5 more steps, so it answers only when training
+    # ends; "skip" leaves it in flight at the last evaluation
     trainer, _, callback = _train(
         make_trainer,
         preprocess,
         teacher_kwargs={"lag_steps": 5, "timeout_s": 60.0},
         trainer_kwargs={"max_steps": 12},
         release_at_end=True,
+        await_at=10,
         overlap_policy="skip",
     )
     trainer.train()
@@ -215,6 +247,7 @@ def test_round_in_flight_at_the_end_is_cancelled_when_asked(make_trainer, prepro
         teacher_kwargs={"lag_steps": 5, "timeout_s": 60.0, "release_delay_s": 0.5},
         trainer_kwargs={"max_steps": 12},
         release_at_end=True,
+        await_at=10,
         overlap_policy="skip",
         overlap_at_end="cancel",
     )
