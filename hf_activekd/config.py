@@ -48,6 +48,16 @@ class ActiveKDConfig:
             Exponent applied to ``1 - F1`` in the guided split: higher concentrates the budget on the weakest classes.
             1.0 did best on the development seeds of the policy benchmark (per-class F1 from a few validation
             examples is noisy: sharper splits chase the noise).
+        candidate_factor (`float`, *optional*, defaults to `1.0`):
+            Hardness-aware acceptance: above 1, each class's share of the budget is what the teacher writes, and the
+            student keeps about ``share / candidate_factor`` of those candidates, the ones it finds hardest (lowest
+            probability of their label), with a share ``1 - hard_share`` at random; the rest are dropped as
+            ``easy_for_student`` and still count as cost. Needs the student's scores: the callback passes them; a
+            :class:`~hf_activekd.RoundRunner` needs ``score_fn``. Not with ``overlap=True``. See
+            :mod:`hf_activekd.hard_selection`.
+        hard_share (`float`, *optional*, defaults to `0.75`):
+            With ``candidate_factor > 1``: share of each class's kept rows taken hardest first; the rest are drawn at
+            random from the other candidates (easy ones keep the class anchored).
         confusion_requests (`bool`, *optional*, defaults to `True`):
             Target a class's first request at its most frequent confusion (ask for samples of the class that are
             clearly not the class it is mistaken for), with that pair's hard negatives in the prompt.
@@ -197,6 +207,13 @@ class ActiveKDConfig:
     )
     allocation_power: float = field(
         default=1.0, metadata={"help": "Exponent on (1 - F1) in the guided split; higher is more concentrated."}
+    )
+    candidate_factor: float = field(
+        default=1.0,
+        metadata={"help": "Candidates written per kept sample; the student keeps its hardest (1: keep all)."},
+    )
+    hard_share: float = field(
+        default=0.75, metadata={"help": "With candidate_factor > 1: share of kept rows taken hardest first."}
     )
     confusion_requests: bool = field(
         default=True, metadata={"help": "Aim a class's first request at its most frequent confusion."}

@@ -75,6 +75,16 @@ def config_errors(config: ActiveKDConfig) -> list[str]:
         errors.append(f"max_unlabeled_scored must be >= 1, got {config.max_unlabeled_scored}")
     if config.annotate_texts_per_request < 1:
         errors.append(f"annotate_texts_per_request must be >= 1, got {config.annotate_texts_per_request}")
+    if config.candidate_factor < 1.0:
+        errors.append(f"candidate_factor must be >= 1 (1: keep every candidate), got {config.candidate_factor}")
+    if not 0.0 <= config.hard_share <= 1.0:
+        errors.append(f"hard_share must be in [0, 1], got {config.hard_share}")
+    if config.overlap and config.candidate_factor > 1.0:
+        errors.append(
+            f"overlap=True does not work with candidate_factor={config.candidate_factor}: the student scores the "
+            "candidates at the evaluation, which a background round cannot wait for; use overlap=False or "
+            "candidate_factor=1"
+        )
     if config.overlap and config.source != "generate":
         errors.append(
             f"overlap=True works with source='generate' only, got source={config.source!r}: annotation has every "

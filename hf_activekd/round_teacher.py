@@ -13,12 +13,14 @@ from typing import Any
 
 from transformers.utils import logging
 
+from .annotation import ANNOTATED
 from .answer_log import replay_plan, request_fingerprint
 from .config import ActiveKDConfig
 from .distributed import run_on_main_and_broadcast
+from .hard_selection import EASY_FOR_STUDENT, choose_hard, keep_counts, selection_stats
 from .metrics import EvalReport
 from .overlap import InFlightRound, RoundCancelled
-from .policy import plan_requests
+from .policy import plan_requests, stable_seed
 from .scoring import ScoreFn, score_sharded
 from .teachers.base import TeacherRequest, TeacherResponse, generate_with_answers
 from .verification import DISAGREEMENT, verify_batches
@@ -63,9 +65,10 @@ class RoundTeacherWork:
         eval_texts: Sequence[str] | None,
         round_index: int,
         scored: tuple[list[int], Any] | None = None,
+        write: bool = True,
     ) -> dict[str, Any]:
         """One round's teacher work on the main process: generated rows, annotated rows, or both (``config.source``),
-        written to the round's file."""
+        written to the round's file (unless ``write=False``: the caller selects them first)."""
         start = time.perf_counter()
         generate, annotate = self.config.split_budget()
         if generate:
@@ -96,11 +99,49 @@ class RoundTeacherWork:
                 result["error"] = result["error"] or "every teacher request failed"
             elif result["error"] == "every teacher request failed":
                 result["error"] = None  # the labelling requests were answered
-        if rows:
+        if rows and write:
             self.pool.write_round(round_index, rows)
         stats["source"] = self.config.source
         stats["wall_time_s"] = round(time.perf_counter() - start, 4)
         return {"rows": rows, "stats": stats, "error": result["error"]}
+
+    def _keep_hard(self, result: dict[str, Any], score_fn: ScoreFn, round_index: int) -> dict[str, Any]:
+        """Hardness-aware acceptance (``candidate_factor > 1``, see :mod:`hard_selection`): on every process, the
+        student scores the round's generated candidates (in shards) and each class keeps its hardest; annotated rows
+        stay. Every process reaches the same choice. When the student cannot score them, every row is kept."""
+        rows, stats = result["rows"], result["stats"]
+        generated = [r for r in rows if r.get("origin") != ANNOTATED]
+        if not generated:
+            return result
+        try:
+            probabilities = score_sharded(score_fn, [r["text"] for r in generated])
+        except Exception as exc:  # noqa: BLE001 - the teacher's rows are paid for: kept rather than lost
+            logger.error(
+                "ActiveKD round %d: the student could not score the candidates (%s); all are kept.", round_index, exc
+            )
+            stats["selection_error"] = f"{type(exc).__name__}: {exc}"
+            return result
+        keep = keep_counts(stats.get("requested_by_class") or {}, self.config.candidate_factor)
+        seed = stable_seed(self.config.seed, "hard", round_index)
+        kept, p_true = choose_hard(generated, probabilities, self.label_names, keep, self.config.hard_share, seed)
+        chosen = [generated[i] for i in kept]
+        rows = [r for r in rows if r.get("origin") == ANNOTATED] + chosen
+        easy = len(generated) - len(chosen)
+        drops = Counter(stats.get("dropped") or {})
+        drops[EASY_FOR_STUDENT] += easy
+        stats.update(selection_stats(generated, kept, p_true))
+        stats["dropped"] = {k: drops[k] for k in sorted(+drops)}
+        stats["accepted"] = len(rows)
+        stats["accepted_by_class"] = dict(Counter(r["label"] for r in rows))
+        logger.info(
+            "ActiveKD round %d: the student kept %d of %d candidates (mean p(label) %.2f kept, %s dropped).",
+            round_index,
+            len(chosen),
+            len(generated),
+            stats["student_p_true_kept"] or 0.0,
+            stats["student_p_true_dropped"],
+        )
+        return {**result, "rows": rows, "stats": stats}
 
     def _generate_rows(
         self, report: EvalReport, eval_texts: Sequence[str] | None, round_index: int, config: ActiveKDConfig

@@ -138,12 +138,12 @@ class RoundRunner(RoundRecords, RoundTeacherWork):
         ``in_flight`` until a later evaluation (or :meth:`finish`) records its answers (see
         :mod:`hf_activekd.overlap`).
         """
-        if self.annotator is not None and score_fn is None:
-            raise ValueError(
-                f"source={self.config.source!r}: RoundRunner.run needs score_fn=... (the student's class "
-                "probabilities for a list of texts, e.g. hf_activekd.scoring.StudentScorer) to pick the texts to "
-                "label."
-            )
+        if score_fn is None and (self.annotator is not None or self.config.candidate_factor > 1):
+            why = (
+                f"source={self.config.source!r}" if self.annotator is not None else "candidate_factor > 1"
+            ) + ": RoundRunner.run needs score_fn=... (the student's class probabilities for a list of texts, e.g. "
+            why += "hf_activekd.scoring.StudentScorer) to pick the texts to label or keep."
+            raise ValueError(why)
         pending = None
         if self.config.overlap:
             pending = settle(self, global_step, wait=self.config.overlap_policy == "wait")
@@ -207,12 +207,19 @@ class RoundRunner(RoundRecords, RoundTeacherWork):
             submit(self, record, lambda: self.plan(report, eval_texts, round_index))
         else:
             scored = self._score_unlabeled(round_index, score_fn) if self.annotator is not None else None
+            select = self.config.candidate_factor > 1  # the student keeps the hard candidates (hard_selection.py)
             try:
-                result = run_on_main_and_broadcast(lambda: self._generate(report, eval_texts, round_index, scored))
+                result = run_on_main_and_broadcast(
+                    lambda: self._generate(report, eval_texts, round_index, scored, write=not select)
+                )
             except MainProcessError as exc:
                 if self.config.teacher_on_failure == "raise":
                     raise
                 result = {"error": str(exc), "rows": [], "stats": {}}
+            if select and result["rows"]:
+                result = self._keep_hard(result, score_fn, round_index)
+                if self.is_main:
+                    self.pool.write_round(round_index, result["rows"])
             record.update(result["stats"])
             record["requested_at_step"] = record["arrived_at_step"] = int(global_step)
             if result.get("error"):
