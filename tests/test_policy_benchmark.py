@@ -4,10 +4,12 @@ the plot, the budget-to-reach computation, and the clear skip when the data is a
 from __future__ import annotations
 
 import csv
-import importlib.util
+import importlib
 import json
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from testing_utils import LABELS, make_model, make_texts, make_tokenizer
@@ -17,10 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("policy_benchmark", ROOT / "benchmarks" / "policy.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    # imported by name from benchmarks/ (as benchmarks/overlap.py does), so that --jobs' spawned workers find it too
+    if str(ROOT / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+    return importlib.import_module("policy")
 
 
 def _csv(path: Path, n_per_class: int, seed: int) -> str:
@@ -142,3 +144,30 @@ def test_annotate_source_compares_selections_with_the_generate_path(bench, tmp_p
     }
     assert comparisons["guided_minus_random"]["seeds"] == [0, 1]
     assert "| guided - generate |" in result["annotate_comparisons_markdown"]
+
+
+def test_parallel_jobs_hard_acceptance_and_paired_statistics(bench, tmp_path):
+    """--jobs 2: runs in two worker processes; guided_hard asks the teacher for as many samples as uniform and keeps
+    the student's hardest half; the paired guided_hard - uniform differences per round and at the end."""
+    output = tmp_path / "results" / "policy.json"
+    argv = [*_tiny_argv(tmp_path), "--seeds", "0", "1", "--ceiling-epochs", "0", "--output", str(output)]
+    argv += ["--policies", "uniform", "guided_hard", "--jobs", "2", "--candidate-factor", "2"]
+    assert bench.main(argv) == 0
+    result = json.loads(output.read_text())
+    runs = {(r["policy"], r["seed"]): r for r in result["runs"]}
+    assert list(runs) == [("uniform", 0), ("guided_hard", 0), ("uniform", 1), ("guided_hard", 1)]
+    for seed in (0, 1):
+        hard, uniform = runs[("guided_hard", seed)], runs[("uniform", seed)]
+        assert hard["requested"] == uniform["requested"] == 16  # the same teacher cost
+        assert hard["dropped"]["easy_for_student"] > 0 and hard["accepted"] < uniform["accepted"]
+        assert all(k <= d for k, d in zip(hard["student_p_true_kept"], hard["student_p_true_dropped"]))
+    paired = result["paired_versus_uniform"]["guided_hard"]
+    diffs = [
+        runs[("guided_hard", s)]["rounds"][-1]["test_macro_f1"] - runs[("uniform", s)]["rounds"][-1]["test_macro_f1"]
+        for s in (0, 1)
+    ]
+    assert paired["seeds"] == [0, 1] and len(paired["per_round"]) == 3
+    assert paired["final"]["mean"] == pytest.approx(np.mean(diffs))
+    assert paired["final"]["se"] == pytest.approx(np.std(diffs, ddof=1) / np.sqrt(2))
+    assert paired["final"]["wins"] == sum(d > 0 for d in diffs)
+    assert "| guided_hard − uniform |" in result["paired_versus_uniform_markdown"]
