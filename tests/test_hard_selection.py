@@ -11,6 +11,7 @@ import pytest
 from hf_activekd import ActiveKDConfig, PoolTeacher, RoundRunner, build_report
 from hf_activekd.hard_selection import EASY_FOR_STUDENT, choose_hard, keep_counts
 from testing_utils import LABELS, MARKER, attach_callback, make_texts
+from torchrun_utils import torchrun
 
 NAMES = ["alpha", "beta", "gamma"]
 
@@ -127,3 +128,21 @@ def test_callback_scores_candidates_with_the_training_student(make_trainer, prep
     for record in generated:
         assert record["requested"] == 16 and record["candidates"] == 16 and record["accepted"] == 8
         assert record["student_p_true_kept"] <= record["student_p_true_dropped"]
+
+
+def test_two_processes_score_candidate_shards_and_keep_the_same_rows(tmp_path):
+    """torchrun, 2 processes: each rank scores half of a round's 8 candidates, and both keep the same 4."""
+    proc = torchrun("ddp_annotate.py", str(tmp_path), "hard")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    results = [json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in range(2)]
+    assert results[0]["scored"] == results[1]["scored"] == [4, 4]  # two rounds, half of the 8 candidates each
+    rounds = [
+        [{k: v for k, v in r.items() if k not in ("eval_metrics", "wall_time_s")} for r in x["rounds"]]
+        for x in results
+    ]
+    assert rounds[0] == rounds[1]
+    assert [(r["requested"], r["accepted"], r["dropped"].get(EASY_FOR_STUDENT)) for r in rounds[0][:2]] == [
+        (8, 4, 4)
+    ] * 2
+    assert results[0]["rows"] == results[1]["rows"] and len(results[0]["rows"]) == 8
+    assert all(r["train_marker_rows"] > 0 for r in results)

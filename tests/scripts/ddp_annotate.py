@@ -2,7 +2,9 @@
 
 Each process trains the tiny student with ``source="annotate"``: every rank scores its shard of the unlabeled texts,
 the scores are gathered, the main process picks and has them labelled, and every rank trains on its share of the
-labelled rows. Each process writes what it saw to ``<out>/rank-<r>.json``.
+labelled rows. With ``hard`` as second argument, the teacher writes instead (``candidate_factor=2``): every rank
+scores its shard of the round's candidates, and every rank keeps the same hardest half. Each process writes what it
+saw to ``<out>/rank-<r>.json``.
 """
 
 from __future__ import annotations
@@ -35,15 +37,20 @@ class CountingPoolTeacher(PoolTeacher):
         return super().label(queries, progress)
 
 
-def main(out: str) -> None:
+def main(out: str, mode: str = "annotate") -> None:
     out_dir, tokenizer = start(out)
     texts, labels = make_texts(10, seed=7)
     unlabeled = [f"{MARKER} {t}" for t in texts]  # 40 texts, labels hidden from the student
     teacher = CountingPoolTeacher(unlabeled, labels, label_names=LABELS)
     trainer = ddp_trainer(tokenizer, out_dir)
-    config = ActiveKDConfig(
-        source="annotate", samples_per_round=8, rows_per_batch=2, patience=0, max_unlabeled_scored=25
-    )
+    if mode == "hard":
+        config = ActiveKDConfig(
+            samples_per_round=8, allocation="uniform", candidate_factor=2.0, rows_per_batch=2, patience=0
+        )
+    else:
+        config = ActiveKDConfig(
+            source="annotate", samples_per_round=8, rows_per_batch=2, patience=0, max_unlabeled_scored=25
+        )
     callback = ActiveKDCallback(
         trainer, teacher, config, preprocess=lambda r: tokenizer(r["text"], truncation=True), unlabeled=unlabeled
     )
@@ -53,4 +60,4 @@ def main(out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])
