@@ -73,6 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default).")
+    p.add_argument("--device", choices=("auto", "cpu"), default="auto", help="auto: the GPU when there is one.")
     p.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "overlap.json"))
     return p.parse_args(argv)
 
