@@ -480,6 +480,11 @@ def summarize(runs: list[dict[str, Any]], policies: list[str]) -> dict[str, Any]
     return summary
 
 
+def _mean_se(values) -> tuple[float, float | None]:
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), (float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else None)
+
+
 def versus_seed_only(runs: list[dict[str, Any]], policies: list[str]) -> dict[str, Any]:
     """Per teacher policy: final test macro-F1 minus seed-only's of the same seed (paired), its mean and standard
     error, the wins, and the final macro-F1's mean and standard error; plus what the gate and harm detection
@@ -487,16 +492,12 @@ def versus_seed_only(runs: list[dict[str, Any]], policies: list[str]) -> dict[st
     final = {(r["policy"], r["seed"]): r["rounds"][-1]["test_macro_f1"] for r in runs}
     final_val = {(r["policy"], r["seed"]): r["rounds"][-1]["val_macro_f1"] for r in runs}
 
-    def mean_se(values: list[float]) -> tuple[float, float | None]:
-        a = np.array(values, dtype=float)
-        return float(a.mean()), (float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else None)
-
     out: dict[str, Any] = {}
     for policy in policies:
         mine = [r for r in runs if r["policy"] == policy]
         if not mine:
             continue
-        mean, se = mean_se([final[(policy, r["seed"])] for r in mine])
+        mean, se = _mean_se([final[(policy, r["seed"])] for r in mine])
         dropped: dict[str, int] = {}
         for r in mine:
             for reason, count in r.get("dropped", {}).items():
@@ -512,7 +513,7 @@ def versus_seed_only(runs: list[dict[str, Any]], policies: list[str]) -> dict[st
         paired = [r["seed"] for r in mine if ("seed_only", r["seed"]) in final]
         if policy != "seed_only" and paired:
             diffs = [final[(policy, s)] - final[("seed_only", s)] for s in paired]
-            diff_mean, diff_se = mean_se(diffs)
+            diff_mean, diff_se = _mean_se(diffs)
             row.update(
                 {
                     "minus_seed_only": dict(zip(map(str, paired), diffs)),
@@ -528,9 +529,9 @@ def versus_seed_only(runs: list[dict[str, Any]], policies: list[str]) -> dict[st
                 s: policy if final_val[(policy, s)] >= final_val[("seed_only", s)] else "seed_only" for s in paired
             }
             kept_diffs = [final[(kept[s], s)] - final[("seed_only", s)] for s in paired]
-            kept_mean, kept_se = mean_se(kept_diffs)
+            kept_mean, kept_se = _mean_se(kept_diffs)
             row["keep_better"] = {
-                "final_macro_f1_mean": mean_se([final[(kept[s], s)] for s in paired])[0],
+                "final_macro_f1_mean": _mean_se([final[(kept[s], s)] for s in paired])[0],
                 "minus_seed_only_mean": kept_mean,
                 "minus_seed_only_se": kept_se,
                 "kept_seed_only": sum(k == "seed_only" for k in kept.values()),
@@ -538,11 +539,6 @@ def versus_seed_only(runs: list[dict[str, Any]], policies: list[str]) -> dict[st
             }
         out[policy] = row
     return out
-
-
-def _mean_se(values) -> tuple[float, float | None]:
-    a = np.asarray(values, dtype=float)
-    return float(a.mean()), (float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else None)
 
 
 def _reach(rounds: list[dict[str, Any]], target: float, key: str = "test_macro_f1") -> float | None:
@@ -628,8 +624,8 @@ def paired_final(runs: list[dict[str, Any]], policy: str, reference: str) -> dic
     if not seeds:
         return None
     diffs = np.array([final[(policy, s)] - final[(reference, s)] for s in seeds])
-    se = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else None
-    return {"mean": float(diffs.mean()), "se": se, "wins": int((diffs > 0).sum()), "seeds": seeds}
+    mean, se = _mean_se(diffs)
+    return {"mean": mean, "se": se, "wins": int((diffs > 0).sum()), "seeds": seeds}
 
 
 def annotate_comparisons(runs: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:

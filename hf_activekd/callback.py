@@ -311,8 +311,7 @@ class ActiveKDCallback(CallbackRunState, TrainerCallback):
             skip = "last step: no training left"
         elif control.should_training_stop:
             skip = "training stops: no training left"
-        needs_scores = self.config.source != "generate" or self.config.candidate_factor > 1
-        score_fn = self._student_scorer(args) if needs_scores else None
+        score_fn = self._student_scorer(args) if self.config.needs_student_scores else None
         record = self.runner.run(report, texts, metrics, state.global_step, state.epoch, skip=skip, score_fn=score_fn)
         self.trainer.log(self._log_payload(record))
         if self.runner.should_stop:

@@ -342,6 +342,12 @@ class ActiveKDConfig:
         if errors:
             raise ValueError("Invalid ActiveKDConfig: " + "; ".join(errors))
 
+    @property
+    def needs_student_scores(self) -> bool:
+        """Whether a round needs the student's class probabilities: to pick texts to label (``source`` other than
+        ``"generate"``) or to keep the hardest candidates (``candidate_factor > 1``)."""
+        return self.source != "generate" or self.candidate_factor > 1
+
     def split_budget(self) -> tuple[int, int]:
         """``(generated, annotated)`` samples per round: all of ``samples_per_round`` to one source, or split by
         ``annotate_share`` with ``source="both"``."""

@@ -46,9 +46,8 @@ def choose_hard(
     whose label is not in ``keep`` are kept.
     """
     index = {name: i for i, name in enumerate(label_names)}
-    p_true = np.array(
-        [float(probabilities[i, index[row["label"]]]) for i, row in enumerate(rows)], dtype=np.float64
-    ).reshape(-1)
+    columns = [index[row["label"]] for row in rows]
+    p_true = np.asarray(probabilities, dtype=np.float64)[np.arange(len(rows)), columns]
     rng = np.random.default_rng(seed)
     by_class: dict[str, list[int]] = {}
     kept: list[int] = []
@@ -74,8 +73,8 @@ def choose_hard(
 
 
 def selection_stats(rows: Sequence[dict[str, Any]], kept: Sequence[int], p_true: np.ndarray) -> dict[str, Any]:
-    """The round record's view of a selection: candidates scored, rows dropped, and the student's mean probability of
-    the label on the kept and the dropped candidates (how much harder the kept ones are)."""
+    """The round record's view of a selection: candidates scored and the student's mean probability of the label on
+    the kept and the dropped candidates (how much harder the kept ones are; the drops are counted in ``dropped``)."""
     kept_set = set(kept)
     dropped = [i for i in range(len(rows)) if i not in kept_set]
 
@@ -84,7 +83,6 @@ def selection_stats(rows: Sequence[dict[str, Any]], kept: Sequence[int], p_true:
 
     return {
         "candidates": len(rows),
-        "easy_dropped": len(dropped),
         "student_p_true_kept": mean(kept),
         "student_p_true_dropped": mean(dropped),
     }

@@ -138,12 +138,12 @@ class RoundRunner(RoundRecords, RoundTeacherWork):
         ``in_flight`` until a later evaluation (or :meth:`finish`) records its answers (see
         :mod:`hf_activekd.overlap`).
         """
-        if score_fn is None and (self.annotator is not None or self.config.candidate_factor > 1):
-            why = (
-                f"source={self.config.source!r}" if self.annotator is not None else "candidate_factor > 1"
-            ) + ": RoundRunner.run needs score_fn=... (the student's class probabilities for a list of texts, e.g. "
-            why += "hf_activekd.scoring.StudentScorer) to pick the texts to label or keep."
-            raise ValueError(why)
+        if score_fn is None and self.config.needs_student_scores:
+            raise ValueError(
+                f"source={self.config.source!r}, candidate_factor={self.config.candidate_factor}: RoundRunner.run "
+                "needs score_fn=... (the student's class probabilities for a list of texts, e.g. "
+                "hf_activekd.scoring.StudentScorer) to pick the texts to label or keep."
+            )
         pending = None
         if self.config.overlap:
             pending = settle(self, global_step, wait=self.config.overlap_policy == "wait")
