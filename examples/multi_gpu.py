@@ -93,6 +93,10 @@ def main() -> None:
     )
     if training_args.process_index == 0:
         print(learning_summary(callback.rounds), flush=True)
+    # End the process group before the interpreter exits: left to interpreter teardown, gloo's threads can abort a
+    # run that succeeded ("terminate called without an active exception").
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 
-from ddp_common import ddp_trainer, start, train, write_result  # this folder, on sys.path when run as a file
+# ddp_common: this folder, on sys.path when run as a file
+from ddp_common import ddp_trainer, end_process_group, start, train, write_result
 
 from hf_activekd import ActiveKDCallback, ActiveKDConfig, PoolTeacher
 from hf_activekd.scoring import StudentScorer
@@ -61,3 +62,4 @@ def main(out: str, mode: str = "annotate") -> None:
 
 if __name__ == "__main__":
     main(*sys.argv[1:])
+    end_process_group()

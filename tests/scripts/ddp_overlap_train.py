@@ -11,7 +11,8 @@ from __future__ import annotations
 import sys
 import time
 
-from ddp_common import ddp_trainer, start, train, write_result  # this folder, on sys.path when run as a file
+# ddp_common: this folder, on sys.path when run as a file
+from ddp_common import ddp_trainer, end_process_group, start, train, write_result
 
 from hf_activekd import ActiveKDCallback, ActiveKDConfig, PoolTeacher
 from testing_utils import LABELS, MARKER, make_texts
@@ -55,3 +56,4 @@ def main(out: str, mode: str) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2])
+    end_process_group()

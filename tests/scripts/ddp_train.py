@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sys
 
-from ddp_common import ddp_trainer, start, train, write_result  # this folder, on sys.path when run as a file
+# ddp_common: this folder, on sys.path when run as a file
+from ddp_common import ddp_trainer, end_process_group, start, train, write_result
 
 from hf_activekd import ActiveKDCallback, ActiveKDConfig, PoolTeacher
 from testing_utils import LABELS, MARKER, make_texts
@@ -40,3 +41,4 @@ def main(out: str) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1])
+    end_process_group()
