@@ -39,19 +39,18 @@ import numpy as np
 from transformers.utils import logging
 
 from .annotation_selection import Pick, select_texts
-from .answer_log import AnswerLog
+from .answer_log import ANNOTATE, AnswerLog, label_logged
 from .config import ActiveKDConfig
 from .metrics import EvalReport
 from .policy import allocate, stable_seed
 from .pool import RowFilter, normalize_text
 from .prompts import format_taxonomy
-from .teachers.base import GeneratedSample, LabelAnswer, LabelQuery, Teacher, TeacherError, labels_schema
+from .teachers.base import GeneratedSample, LabelQuery, Teacher, TeacherError, labels_schema
 
 logger = logging.get_logger(__name__)
 
 NONE_OF_THESE = "none of these"
 ANNOTATED, GENERATED = "annotated", "generated"
-QUERIES_PER_CALL = 8  # labelling requests per teacher.label() call: a crash loses at most these answers
 ANNOTATE_SYSTEM_PROMPT = (
     "You are a careful annotator for a text classifier. For each numbered text, choose the one label it belongs "
     "to. Answer with JSON only."
@@ -164,7 +163,7 @@ class Annotator:
         self._eval_size = -1
 
     def _logged(self, run_id: str) -> list[dict[str, Any]]:
-        return [e for e in self.log.of_run(run_id) if e.get("kind") == "annotate"]
+        return [e for e in self.log.of_run(run_id) if e.get("kind") == ANNOTATE]
 
     def candidates(self, round_index: int, run_id: str) -> list[int]:
         """Positions (in :attr:`texts`) of this round's random subset of texts that may be picked."""
@@ -212,7 +211,7 @@ class Annotator:
         """
         config = self.config
         positions, probs = scored if scored is not None else ([], np.zeros((0, 0)))
-        logged = [e for e in self._logged(run_id) if e["round"] == round_index and e["response"].get("error") is None]
+        logged = self.log.labelled(run_id, round_index, ANNOTATE)
         left = max(0, budget - sum(len(e["texts"]) for e in logged))
         texts = [self.texts[i] for i in positions]
         picks: list[Pick] = []
@@ -234,19 +233,17 @@ class Annotator:
                 key, [texts[p.index] for p in chunk], self.label_names, config, stable_seed(config.seed, key)
             )
             queries.append((query, [p.reason for p in chunk]))
-        fresh: list[dict[str, Any]] = []
-        for j in range(0, len(queries), QUERIES_PER_CALL):
-            part = queries[j : j + QUERIES_PER_CALL]
-            try:
-                answers = teacher.label([q for q, _ in part], progress=progress)
-            except Exception as exc:  # noqa: BLE001 - a failing teacher must not end training
-                if config.teacher_on_failure == "raise":
-                    raise
-                logger.error("Teacher %s failed to annotate in round %d: %s", teacher.name, round_index, exc)
-                answers = [LabelAnswer(key=q.key, error=f"{type(exc).__name__}: {exc}") for q, _ in part]
-            for (query, reasons), answer in zip(part, answers):
-                self.log.append_labels(run_id, round_index, query, answer, reasons)  # on disk before it is used
-                fresh.append(self.log.entries()[-1])
+        fresh = label_logged(  # each answer on disk before it is used
+            teacher,
+            [q for q, _ in queries],
+            self.log,
+            run_id,
+            round_index,
+            ANNOTATE,
+            reasons=[r for _, r in queries],
+            raise_errors=config.teacher_on_failure == "raise",
+            progress=progress,
+        )
         return self._rows(logged, fresh, round_index, teacher.name, len(positions))
 
     def _rows(

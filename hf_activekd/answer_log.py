@@ -9,6 +9,9 @@ answer cost, so that a resumed run can
 - replay the answers of its own run (never those of an earlier run in the same folder, see :func:`replay_plan`);
 - restore what the teacher has spent, including answers that arrived after the last checkpoint
   (:meth:`AnswerLog.spend`).
+
+Generation answers carry no ``kind``; labelling answers carry ``kind: "annotate"`` (texts picked for annotation) or
+``kind: "verify"`` (rows sent back for verification), with the texts they label, written by :func:`label_logged`.
 """
 
 from __future__ import annotations
@@ -20,10 +23,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .teachers.base import LabelAnswer, LabelQuery, TeacherRequest, TeacherResponse
+from transformers.utils import logging
+
+from .teachers.base import LabelAnswer, LabelQuery, Teacher, TeacherRequest, TeacherResponse
+
+logger = logging.get_logger(__name__)
 
 ANSWERS_FILE = "answers.jsonl"
 LEGACY_RUN_ID = ""  # entries written by 0.1.0 carry no run id
+ANNOTATE, VERIFY = "annotate", "verify"  # the kinds of labelling answers
+LABEL_QUERIES_PER_CALL = 8  # labelling requests per teacher.label() call (at least; see label_logged)
 
 
 def request_fingerprint(request: TeacherRequest, teacher_name: str) -> str:
@@ -97,10 +106,11 @@ class AnswerLog:
         query: LabelQuery,
         answer: LabelAnswer,
         reasons: list[str] | None = None,
-    ) -> None:
-        """Write one annotation answer (the texts, why each was picked, and the labels the teacher gave them;
-        ``kind: "annotate"``), so that a resumed round reuses it instead of paying again (see
-        :mod:`hf_activekd.annotation`)."""
+        kind: str = ANNOTATE,
+    ) -> dict[str, Any]:
+        """Write one labelling answer (the texts, why each was picked, and the labels the teacher gave them) under
+        ``kind`` (``"annotate"`` or ``"verify"``), so that a resumed round reuses it instead of paying again.
+        Returns the entry."""
         response = {
             "labels": list(answer.labels),
             "prompt_tokens": answer.prompt_tokens,
@@ -113,17 +123,26 @@ class AnswerLog:
         entry = {
             "run_id": run_id,
             "round": int(round_index),
-            "kind": "annotate",
+            "kind": kind,
             "key": query.key,
             "label": None,
             "num_samples": len(query.texts),
-            "reason": "annotate",
+            "reason": kind,
             "fingerprint": None,
             "texts": list(query.texts),
             "reasons": list(reasons or []),
             "response": response,
         }
         self._write(entry)
+        return entry
+
+    def labelled(self, run_id: str, round_index: int, kind: str) -> list[dict[str, Any]]:
+        """The successful labelling answers of ``kind`` logged for round ``round_index`` of run ``run_id``."""
+        return [
+            e
+            for e in self.of_run(run_id)
+            if e.get("kind") == kind and e["round"] == round_index and e["response"].get("error") is None
+        ]
 
     def of_run(self, run_id: str) -> list[dict[str, Any]]:
         return [e for e in self.entries() if e["run_id"] == run_id]
@@ -141,6 +160,59 @@ class AnswerLog:
             total["cost"] += float(response.get("cost") or 0.0)
             total["estimated_tokens"] += int(response.get("estimated_tokens") or 0)
         return total
+
+
+def is_generation(entry: dict[str, Any]) -> bool:
+    """Whether a log entry answers a generation request (not a labelling one)."""
+    return entry.get("kind") is None
+
+
+def label_answer(entry: dict[str, Any]) -> LabelAnswer:
+    """The :class:`~hf_activekd.teachers.base.LabelAnswer` a labelling entry recorded."""
+    response = entry["response"]
+    return LabelAnswer(
+        key=entry["key"],
+        labels=list(response.get("labels") or []),
+        prompt_tokens=int(response.get("prompt_tokens") or 0),
+        completion_tokens=int(response.get("completion_tokens") or 0),
+        cost=float(response.get("cost") or 0.0),
+        attempts=int(response.get("attempts") or 0),
+        error=response.get("error"),
+        faults=dict(response.get("faults") or {}),
+    )
+
+
+def label_logged(
+    teacher: Teacher,
+    queries: list[LabelQuery],
+    log: AnswerLog,
+    run_id: str,
+    round_index: int,
+    kind: str,
+    reasons: list[list[str]] | None = None,
+    raise_errors: bool = False,
+    progress: bool = False,
+) -> list[dict[str, Any]]:
+    """Ask ``teacher`` to label ``queries``, each answer written to ``log`` (under ``kind``, with ``reasons[i]`` for
+    query ``i``) before it is used. Queries go out :data:`LABEL_QUERIES_PER_CALL` per call, or the teacher's
+    ``max_concurrency`` if larger (one call keeps every connection busy): a crash loses at most one call's answers.
+    A call that raises gives each of its queries an error answer, unless ``raise_errors``. Returns the log entries, in
+    the order of the queries."""
+    per_call = max(LABEL_QUERIES_PER_CALL, int(getattr(teacher, "max_concurrency", 0) or 0))
+    entries = []
+    for start in range(0, len(queries), per_call):
+        part = queries[start : start + per_call]
+        try:
+            answers = teacher.label(part, progress=progress)
+        except Exception as exc:  # noqa: BLE001 - a failing teacher must not end training
+            if raise_errors:
+                raise
+            logger.error("Teacher %s failed to label texts (%s) in round %d: %s", teacher.name, kind, round_index, exc)
+            answers = [LabelAnswer(key=q.key, error=f"{type(exc).__name__}: {exc}") for q in part]
+        for offset, (query, answer) in enumerate(zip(part, answers)):
+            why = reasons[start + offset] if reasons else None
+            entries.append(log.append_labels(run_id, round_index, query, answer, why, kind=kind))
+    return entries
 
 
 def _ends_with_newline(path: Path) -> bool:

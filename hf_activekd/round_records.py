@@ -10,7 +10,7 @@ from typing import Any
 
 from transformers.utils import logging
 
-from .answer_log import ANSWERS_FILE, LEGACY_RUN_ID
+from .answer_log import ANSWERS_FILE, LEGACY_RUN_ID, is_generation
 from .harm import move_round_aside, set_aside_rounds, set_aside_texts
 from .metrics import EvalReport
 from .utils import atomic_write_text
@@ -47,7 +47,7 @@ class RoundRecords:
         return {
             e["key"]: e["response"]
             for e in self.log.of_run(self.run_id)
-            if e["response"].get("error") is None and e.get("kind") != "annotate"
+            if e["response"].get("error") is None and is_generation(e)
         }
 
     def state_dict(self) -> dict[str, Any]:

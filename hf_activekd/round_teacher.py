@@ -14,7 +14,7 @@ from typing import Any
 from transformers.utils import logging
 
 from .annotation import ANNOTATED
-from .answer_log import replay_plan, request_fingerprint
+from .answer_log import is_generation, replay_plan, request_fingerprint
 from .config import ActiveKDConfig
 from .distributed import run_on_main_and_broadcast
 from .hard_selection import EASY_FOR_STUDENT, choose_hard, keep_counts, selection_stats
@@ -176,7 +176,7 @@ class RoundTeacherWork:
         "error"}``. ``job``: the background round this runs for (overlap), told of each answer and able to cancel
         the round."""
         fingerprints = {r.key: request_fingerprint(r, self.teacher.name) for r in requests}
-        logged = [e for e in self.log.of_run(self.run_id) if e["round"] == round_index and e.get("kind") != "annotate"]
+        logged = [e for e in self.log.of_run(self.run_id) if e["round"] == round_index and is_generation(e)]
         replayed, to_send, extra = replay_plan(requests, logged, fingerprints)
         if replayed or extra:
             logger.warning(
@@ -259,7 +259,7 @@ class RoundTeacherWork:
             drops.update(dropped)
         if self.config.verify == "teacher":  # the teacher labels each request's accepted rows again, blind
             kept, verified = verify_batches(
-                self.teacher, batches, self.label_names, self.config, round_index, self.progress
+                self.teacher, batches, self.label_names, self.config, round_index, self.log, self.run_id, self.progress
             )
             drops[DISAGREEMENT] += sum(len(b[1]) for b in batches) - sum(len(k) for k in kept)
             drops = +drops  # no zero counts

@@ -9,10 +9,14 @@ teacher does not know the text) is kept, unverified, and counted (``verify_unver
 
 Each round records ``verify_requests``, ``verify_checked`` (rows with an answer), ``verify_agreed``,
 ``verify_agreement`` (agreed / checked: how often the teacher agrees with itself, a measure of its reliability),
-``verify_unverified``, ``verify_failed_requests`` (and ``verify_errors``: their errors, counted) and
-``verify_tokens_in`` / ``verify_tokens_out`` / ``verify_cost``.
+``verify_unverified``, ``verify_failed_requests`` (and ``verify_errors``: their errors, counted),
+``verify_replayed`` and ``verify_tokens_in`` / ``verify_tokens_out`` / ``verify_cost``.
 The verification tokens and cost are also included in the round's ``tokens_in`` / ``tokens_out`` / ``cost`` (the
 round's whole spending), and they count in the teacher's budget like any request.
+
+Every verification answer goes to the answer log (``kind: "verify"``) before it is used: a round resumed after a crash
+reuses the answers its rows already had (``verify_replayed``) instead of paying for them again, and a resumed run's
+budget includes them.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 
 from transformers.utils import logging
 
+from .answer_log import VERIFY, AnswerLog, label_answer, label_logged
 from .prompts import format_taxonomy
 from .teachers.base import LabelAnswer, LabelQuery, Teacher, TeacherError, TeacherRequest, labels_schema
 
@@ -85,10 +90,13 @@ def verify_batches(
     label_names: Sequence[str],
     config: Any,
     round_index: int,
+    log: AnswerLog,
+    run_id: str,
     progress: bool = False,
 ) -> tuple[list[list[dict[str, Any]]], dict[str, Any]]:
     """Ask the teacher to label the accepted rows of each (request, rows) batch; return the rows kept per batch and
-    the round's verification stats (see the module docstring). ``config`` is the :class:`~hf_activekd.ActiveKDConfig`.
+    the round's verification stats (see the module docstring). ``config`` is the :class:`~hf_activekd.ActiveKDConfig`;
+    answers logged in ``log`` for the same texts in this round of run ``run_id`` are reused, and new ones are logged.
     """
     todo = [(i, request, rows) for i, (request, rows) in enumerate(batches) if rows]
     queries = [
@@ -102,6 +110,7 @@ def verify_batches(
         "verify_agreement": None,
         "verify_unverified": 0,
         "verify_failed_requests": 0,
+        "verify_replayed": 0,
         "verify_tokens_in": 0,
         "verify_tokens_out": 0,
         "verify_cost": 0.0,
@@ -110,13 +119,28 @@ def verify_batches(
     kept = [list(rows) for _, rows in batches]
     if not queries:
         return kept, stats
-    try:
-        answers = teacher.label(queries, progress=progress)
-    except Exception as exc:  # noqa: BLE001 - a failing verification must not end training
-        if config.teacher_on_failure == "raise":
-            raise
-        logger.error("Teacher %s failed to verify round %d: %s", teacher.name, round_index, exc)
-        answers = [LabelAnswer(key=q.key, error=f"{type(exc).__name__}: {exc}") for q in queries]
+    logged: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for entry in log.labelled(run_id, round_index, VERIFY):
+        logged.setdefault(tuple(entry["texts"]), []).append(entry)
+    answers: list[LabelAnswer | None] = []
+    for query in queries:  # a round replayed after a crash: the same rows, already verified
+        same = logged.get(tuple(query.texts))
+        answers.append(label_answer(same.pop(0)) if same else None)
+    stats["verify_replayed"] = sum(a is not None for a in answers)
+    missing = [q for q, a in zip(queries, answers) if a is None]
+    fresh = iter(
+        label_logged(
+            teacher,
+            missing,
+            log,
+            run_id,
+            round_index,
+            VERIFY,
+            raise_errors=config.teacher_on_failure == "raise",
+            progress=progress,
+        )
+    )
+    answers = [a if a is not None else label_answer(next(fresh)) for a in answers]
     errors: Counter = Counter()
     for (index, _, rows), answer in zip(todo, answers):
         stats["verify_tokens_in"] += answer.prompt_tokens

@@ -218,3 +218,67 @@ def test_verification_over_the_text_generation_route_with_the_default_scripted_a
     assert record["verify_requests"] == 3 and record["verify_failed_requests"] == 0
     assert record["accepted_by_class"] == {"alpha": 2} and record["dropped"] == {"disagreement": 4}
     assert record["verify_agreement"] == pytest.approx(2 / 6, abs=1e-4)
+
+
+def _pool(per_class):
+    texts = [f"a real {n} message number {i} from the pool" for n in NAMES for i in range(per_class)]
+    return texts, [n for n in NAMES for _ in range(per_class)]
+
+
+def test_resume_after_a_crash_mid_verification_pays_no_verification_twice(tmp_path):
+    """The process dies between two verification calls of a round; the resumed round replays the generation answers
+    and the verification answers already logged, and asks the teacher to verify only the rest."""
+
+    class Killed(BaseException):
+        pass
+
+    class Labelling(PoolTeacher):
+        def __init__(self, *args, crash_at_call=0, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.crash_at_call, self.calls, self.verified, self.generated = crash_at_call, 0, [], 0
+
+        def generate(self, requests, progress=True, on_answer=None):
+            self.generated += len(requests)
+            return super().generate(requests, progress=progress, on_answer=on_answer)
+
+        def label(self, queries, progress=False):
+            self.calls += 1
+            if self.calls == self.crash_at_call:
+                raise Killed  # the process dies in the middle of the round's verification
+            self.verified += [t for q in queries for t in q.texts]
+            return super().label(queries, progress)
+
+    texts, labels = _pool(7)
+    config = _config(samples_per_round=20, samples_per_request=1)  # 20 rows, one verification request each
+    first = Labelling(texts, labels, crash_at_call=2)
+    runner = RoundRunner(first, config, NAMES, tmp_path, progress=False)
+    with pytest.raises(Killed):
+        runner.run(_report())
+    assert first.generated == 20 and len(first.verified) == 8 and not (tmp_path / "round-0000.jsonl").exists()
+
+    second = Labelling(texts, labels)
+    resumed = RoundRunner(second, config, NAMES, tmp_path, run_id=runner.run_id, progress=False)
+    record = resumed.run(_report())
+    assert second.generated == 0  # the generation answers are replayed
+    assert len(second.verified) == 12 and not set(second.verified) & set(first.verified)  # only the rest
+    assert record["verify_replayed"] == 8 and record["verify_checked"] == 20 and record["accepted"] == 20
+    assert {r["text"] for r in resumed.pool.rows()} == set(first.verified) | set(second.verified)
+
+
+def test_a_resumed_runs_budget_includes_the_verification_paid_after_the_checkpoint(tmp_path):
+    server, _ = _server(lambda request: None)
+    try:
+        teacher = TGITeacher(server.url, max_attempts=1, max_total_tokens=100_000)
+        runner = RoundRunner(teacher, _config(patience=0), NAMES, tmp_path, progress=False)
+        runner.run(_report())
+        checkpoint = json.loads(json.dumps(runner.state_dict()))  # saved after round 0
+        record = runner.run(_report())  # round 1 and its verification are paid, then the process dies
+        assert record["verify_requests"] == 3
+        spent = teacher.usage
+        resumed_teacher = TGITeacher(server.url, max_attempts=1, max_total_tokens=100_000)
+        RoundRunner(resumed_teacher, _config(patience=0), NAMES, tmp_path, progress=False).load_state_dict(checkpoint)
+    finally:
+        server.stop()
+    usage = resumed_teacher.usage
+    assert usage["requests"] == spent["requests"] == 12  # 2 rounds x (3 generation + 3 verification requests)
+    assert usage["total_tokens"] == spent["total_tokens"]
