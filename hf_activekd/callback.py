@@ -215,14 +215,14 @@ class ActiveKDCallback(CallbackRunState, TrainerCallback):
         """Wrap ``trainer.compute_metrics`` (given back in on_train_end) and ``trainer.create_model_card``.
 
         The card wrapper stays after training, so that ``trainer.push_to_hub()`` after ``train()`` publishes the
-        rounds; it passes through once the callback is removed from the trainer (see card.py).
+        rounds; it passes through once the callback is removed from the trainer (see card/publisher.py).
         """
         trainer = self.trainer
         if trainer.compute_metrics is not self.recorder:  # idempotent: on_train_begin can run twice
             self._user_compute_metrics = trainer.compute_metrics
             self.recorder.user_fn = trainer.compute_metrics
             trainer.compute_metrics = self.recorder
-        self.publisher.install()  # the card records every round (see card.py)
+        self.publisher.install()  # the card records every round (see card/publisher.py)
         self._eval_order.install(trainer)  # records the eval sampler's order (see eval_alignment.py)
 
     def _remove_hooks(self) -> None:
