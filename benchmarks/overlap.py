@@ -43,7 +43,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from policy import DEFAULT_DATA, ROOT, machine_info, prepare_tables, start_run, training_arguments  # noqa: E402
+from bench_setup import (  # noqa: E402
+    DEFAULT_DATA,
+    ROOT,
+    machine_info,
+    prepare_tables,
+    start_run,
+    training_arguments,
+)
 
 MODES = ("instant", "blocking", "overlap")
 
