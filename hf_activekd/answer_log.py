@@ -111,15 +111,6 @@ class AnswerLog:
         """Write one labelling answer (the texts, why each was picked, and the labels the teacher gave them) under
         ``kind`` (``"annotate"`` or ``"verify"``), so that a resumed round reuses it instead of paying again.
         Returns the entry."""
-        response = {
-            "labels": list(answer.labels),
-            "prompt_tokens": answer.prompt_tokens,
-            "completion_tokens": answer.completion_tokens,
-            "cost": answer.cost,
-            "attempts": answer.attempts,
-            "error": answer.error,
-            "faults": dict(answer.faults),
-        }
         entry = {
             "run_id": run_id,
             "round": int(round_index),
@@ -131,7 +122,7 @@ class AnswerLog:
             "fingerprint": None,
             "texts": list(query.texts),
             "reasons": list(reasons or []),
-            "response": response,
+            "response": answer.to_dict(),
         }
         self._write(entry)
         return entry
@@ -169,17 +160,7 @@ def is_generation(entry: dict[str, Any]) -> bool:
 
 def label_answer(entry: dict[str, Any]) -> LabelAnswer:
     """The :class:`~hf_activekd.teachers.base.LabelAnswer` a labelling entry recorded."""
-    response = entry["response"]
-    return LabelAnswer(
-        key=entry["key"],
-        labels=list(response.get("labels") or []),
-        prompt_tokens=int(response.get("prompt_tokens") or 0),
-        completion_tokens=int(response.get("completion_tokens") or 0),
-        cost=float(response.get("cost") or 0.0),
-        attempts=int(response.get("attempts") or 0),
-        error=response.get("error"),
-        faults=dict(response.get("faults") or {}),
-    )
+    return LabelAnswer.from_dict({**entry["response"], "key": entry["key"]})
 
 
 def label_logged(

@@ -238,6 +238,14 @@ class LabelAnswer:
     error: str | None = None
     faults: dict[str, int] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LabelAnswer:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
 
 def parse_samples(payload: Any, default_label: str) -> list[GeneratedSample]:
     """Turn a decoded JSON answer into samples.
